@@ -1,0 +1,176 @@
+"""Coberta, the multi-insurer self-service portal: the application factory."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sysconfig
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, flash, g, request
+from flask_babel import lazy_gettext as _l
+
+from aggregator import mail, security
+from aggregator.config import CONFIGS, load_secret_key
+from aggregator.extensions import babel, csrf, db, htmx, limiter, login_manager, oauth
+from aggregator.i18n import date_short, datetime_short, money, select_locale
+
+log = logging.getLogger(__name__)
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def asset_dir(name: str) -> str:
+    """Where a top-level folder (templates, static, migrations) lives: checkout first, then the install."""
+    candidates = [PACKAGE_DIR.parent / name, Path(sysconfig.get_path("data")) / "share" / "aggregator" / name]
+    for candidate in candidates:
+        if candidate.is_dir():
+            return str(candidate)
+    raise RuntimeError(f"cannot find the {name}/ folder (looked in {', '.join(map(str, candidates))})")
+
+
+def create_app(config: Mapping[str, Any] | str | None = None) -> Flask:
+    """Build the portal. ``config`` is a config name or a mapping applied after the environment."""
+    instance_path = os.environ.get("AGGREGATOR_INSTANCE_PATH") or str(PACKAGE_DIR.parent / "instance")
+    app = Flask(
+        __name__,
+        template_folder=asset_dir("templates"),
+        static_folder=asset_dir("static"),
+        instance_path=os.path.abspath(instance_path),
+    )
+    overrides: dict[str, Any] = {}
+    env_name = os.environ.get("AGGREGATOR_ENV", "development")
+    if isinstance(config, str):
+        env_name = config
+    elif config is not None:
+        overrides = dict(config)
+        env_name = str(overrides.pop("ENV_NAME", env_name))
+    app.config.from_object(CONFIGS[env_name])
+    app.config.from_prefixed_env("AGGREGATOR")
+    app.config.update(overrides)
+    _fill_defaults(app)
+
+    _init_extensions(app)
+    _register_blueprints(app)
+    _register_hooks(app)
+    security.init_app(app)
+
+    from aggregator import cli
+
+    cli.register(app)
+    return app
+
+
+def _fill_defaults(app: Flask) -> None:
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = load_secret_key(app.instance_path)
+    if not app.config.get("DATABASE_URL"):
+        app.config["DATABASE_URL"] = "sqlite:///" + os.path.join(app.instance_path, "aggregator.db")
+    redis_url = app.config.get("REDIS_URL")
+    app.config.setdefault("RATELIMIT_STORAGE_URI", redis_url or "memory://")
+    if redis_url and app.config["RATELIMIT_STORAGE_URI"] == "memory://":
+        app.config["RATELIMIT_STORAGE_URI"] = redis_url
+
+
+def _init_extensions(app: Flask) -> None:
+    db.init_app(app)
+    htmx.init_app(app)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    babel.init_app(
+        app,
+        locale_selector=select_locale,
+        default_translation_directories=str(PACKAGE_DIR / "translations"),
+    )
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = _l("Sign in to continue.")
+    login_manager.login_message_category = "info"
+    login_manager.session_protection = None  # our own server-side sessions do this job
+    oauth.init_app(app)
+
+    from aggregator.auth.session_loader import load_user_from_session
+
+    login_manager.request_loader(load_user_from_session)
+    login_manager.user_loader(lambda _id: None)  # never trust Flask-Login's own cookie field
+
+    app.jinja_env.filters["money"] = money
+    app.jinja_env.filters["date_short"] = date_short
+    app.jinja_env.filters["datetime_short"] = datetime_short
+
+
+def _register_blueprints(app: Flask) -> None:
+    from aggregator.account.views import bp as account_bp
+    from aggregator.auth.oauth import bp as oauth_bp
+    from aggregator.auth.oauth import register_providers
+    from aggregator.auth.views import bp as auth_bp
+    from aggregator.portal.views import bp as portal_bp
+    from aggregator.portal.views import pages as pages_bp
+
+    app.register_blueprint(portal_bp)
+    app.register_blueprint(pages_bp)
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(oauth_bp)
+    app.register_blueprint(account_bp)
+    register_providers(app)
+
+
+def _register_hooks(app: Flask) -> None:
+    from aggregator.services import access
+
+    app.before_request(access.guard_unverified)
+
+    @app.after_request
+    def _commit(response: Response) -> Response:
+        # Services flush; the request commits when the view returned normally (DESIGN §10).
+        try:
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            mail.discard_queued()
+            raise
+        mail.flush_queued(app)
+        return response
+
+    @app.teardown_request
+    def _forget_mail(exc: BaseException | None) -> None:
+        if exc is not None:
+            mail.discard_queued()
+
+    @app.context_processor
+    def _globals() -> dict[str, Any]:
+        from aggregator.auth.oauth import provider_buttons
+        from aggregator.services.passwords import check_password
+
+        return {
+            "portal_name": app.config["PORTAL_NAME"],
+            "current_lang": str(select_locale()),
+            "social_providers": provider_buttons(),
+            "request_path": request.path,
+            "user_session": g.get("user_session"),
+            "blank_password_rules": lambda: check_password("", ""),
+        }
+
+    @app.errorhandler(429)
+    def _too_many(_exc: Exception) -> tuple[str, int]:
+        from flask import render_template
+
+        return render_template("errors/429.html"), 429
+
+    @app.errorhandler(404)
+    def _not_found(_exc: Exception) -> tuple[str, int]:
+        from flask import render_template
+
+        return render_template("errors/404.html"), 404
+
+    @app.errorhandler(400)
+    def _bad_request(exc: Exception) -> tuple[str, int]:
+        from flask import render_template
+        from flask_wtf.csrf import CSRFError
+
+        if isinstance(exc, CSRFError):
+            flash(_l("Your form expired or was sent from another page. Please try again."), "warning")
+        return render_template("errors/400.html"), 400

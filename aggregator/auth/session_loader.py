@@ -1,0 +1,35 @@
+"""Flask-Login request loader backed by the server-side session records."""
+
+from __future__ import annotations
+
+from flask import flash, g, request
+from flask_babel import gettext as _
+
+from aggregator.models import User
+from aggregator.services import sessions
+
+ENDED_MESSAGES = {
+    "superseded": "Your session was closed because you signed in on another device or browser.",
+    "closed": "This session was closed from “My account”.",
+    "password_changed": "Your password was changed, so your sessions were closed. Sign in again.",
+    "idle": "Your session expired after a period of inactivity. Sign in again.",
+    "expired": "Your session expired. Sign in again.",
+    "deleted": "The account was deleted.",
+    "email_changed": "Your email changed, so your sessions were closed. Sign in again.",
+}
+
+
+def load_user_from_session(_request: object) -> User | None:
+    """Resolve the cookie's session; tell the user why a session they had has ended."""
+    if request.endpoint == "static":
+        return None
+    resolved = sessions.resolve()
+    if resolved.record is None:
+        if resolved.ended_reason:
+            sessions.forget_cookie()
+            message = ENDED_MESSAGES.get(resolved.ended_reason)
+            if message and request.method == "GET":
+                flash(_(message), "warning")
+        return None
+    g.user_session = resolved.record
+    return resolved.record.user

@@ -1,0 +1,128 @@
+"""Configuration classes; every key can be overridden by an ``AGGREGATOR_<KEY>`` variable."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+
+class BaseConfig:
+    """Settings shared by every environment; the embedded default needs no variable."""
+
+    ENV_NAME = "base"
+    PORTAL_NAME = "Coberta"
+    # Filled in by create_app() from the instance folder when not set.
+    SECRET_KEY: str | None = None
+    DATABASE_URL: str | None = None
+    REDIS_URL: str | None = None
+    MAIL_URL: str | None = None  # smtp://host:port, smtps://user:pass@host:port; None = console + outbox
+    MAIL_FROM = "Coberta <no-reply@coberta.example>"
+    MAIL_ASYNC = True  # deliver after the response so that timing reveals nothing
+    EXTERNAL_URL: str | None = None  # base for links in emails; defaults to the request's host
+
+    SESSION_COOKIE_NAME = "coberta_session"
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = True
+    PERMANENT_SESSION_LIFETIME = timedelta(hours=12)
+    SESSION_IDLE_MINUTES = 60
+    SESSION_ABSOLUTE_HOURS = 12
+    RECENT_AUTH_MINUTES = 10  # a sign-in this recent counts as re-authentication
+
+    WTF_CSRF_TIME_LIMIT: int | None = None  # the token lives as long as the session
+    WTF_CSRF_SSL_STRICT = True
+
+    BABEL_DEFAULT_LOCALE = "es"
+    BABEL_DEFAULT_TIMEZONE = "America/Mexico_City"
+    LANGUAGES = ("es", "en")
+
+    RATELIMIT_ENABLED = True
+    RATELIMIT_HEADERS_ENABLED = False
+    LOGIN_IP_LIMIT = "30 per 5 minutes"
+    LOGIN_ACCOUNT_LIMIT = "5 per 5 minutes"
+    REGISTER_IP_LIMIT = "20 per hour"
+    RESET_IP_LIMIT = "20 per hour"
+    RESEND_LIMIT = "1 per 3 minutes"
+
+    VERIFY_TOKEN_HOURS = 48
+    RESET_TOKEN_MINUTES = 60
+    EMAIL_CHANGE_TOKEN_HOURS = 48
+
+    TERMS_VERSION = "2026-11"
+    PRIVACY_VERSION = "2026-11"
+
+    ARGON2_TIME_COST = 3
+    ARGON2_MEMORY_COST = 65536
+    ARGON2_PARALLELISM = 2
+
+    # Social sign-in: presets are enabled when their client id is set; any other
+    # OpenID Connect provider through OIDC_PROVIDERS=name1,name2 (see README).
+    GOOGLE_CLIENT_ID: str | None = None
+    GOOGLE_CLIENT_SECRET: str | None = None
+    FACEBOOK_CLIENT_ID: str | None = None
+    FACEBOOK_CLIENT_SECRET: str | None = None
+    OIDC_PROVIDERS: str = ""
+
+
+class DevelopmentConfig(BaseConfig):
+    """Local development and the demo: plain-http cookies on 127.0.0.1."""
+
+    ENV_NAME = "development"
+    SESSION_COOKIE_SECURE = False
+    WTF_CSRF_SSL_STRICT = False
+
+
+class ProductionConfig(BaseConfig):
+    """Behind TLS: secure cookies, strict CSRF referrer checks."""
+
+    ENV_NAME = "production"
+
+
+class TestingConfig(DevelopmentConfig):
+    """The test suite: synchronous mail, cheaper hashes, same rules."""
+
+    ENV_NAME = "testing"
+    TESTING = True
+    MAIL_ASYNC = False
+    ARGON2_TIME_COST = 1
+    ARGON2_MEMORY_COST = 8192
+    ARGON2_PARALLELISM = 1
+
+
+CONFIGS: dict[str, type[BaseConfig]] = {
+    "development": DevelopmentConfig,
+    "production": ProductionConfig,
+    "testing": TestingConfig,
+}
+
+
+def load_secret_key(instance_path: str) -> str:
+    """Return the secret kept in the instance folder, generating it on first use."""
+    path = Path(instance_path) / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    # Owner-only permissions: the secret signs sessions and email links.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key
+
+
+def oidc_provider_settings(config: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """Collect ``OIDC_<NAME>_*`` settings for each name listed in ``OIDC_PROVIDERS``."""
+    names = [n.strip().lower() for n in str(config.get("OIDC_PROVIDERS") or "").split(",") if n.strip()]
+    providers: dict[str, dict[str, str]] = {}
+    for name in names:
+        prefix = f"OIDC_{name.upper()}_"
+        providers[name] = {
+            "discovery_url": str(config.get(prefix + "DISCOVERY_URL") or ""),
+            "client_id": str(config.get(prefix + "CLIENT_ID") or ""),
+            "client_secret": str(config.get(prefix + "CLIENT_SECRET") or ""),
+            "label": str(config.get(prefix + "LABEL") or name.capitalize()),
+        }
+    return providers

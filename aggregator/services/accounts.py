@@ -1,0 +1,356 @@
+"""Account operations: registration, verification, sign-in checks, reset, profile, export, deletion."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from flask import current_app, url_for
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import delete, select, update
+
+from aggregator import mail
+from aggregator.extensions import db
+from aggregator.models import (
+    AuditEvent,
+    Consent,
+    NotificationPreference,
+    OneTimeToken,
+    SocialIdentity,
+    User,
+    UserSession,
+)
+from aggregator.models.types import utcnow
+from aggregator.services import audit, sessions, tokens
+from aggregator.services.emails import try_normalize_email
+from aggregator.services.passwords import hash_password, verify_password
+
+VERIFY = "verify_email"
+RESET = "password_reset"
+EMAIL_CHANGE = "email_change"
+
+# Notification kinds a user can switch on or off (used by later features: receipts, renewals, claims).
+NOTIFICATION_KINDS: list[tuple[str, Any]] = [
+    ("receipt_due", _l("A receipt is about to fall due")),
+    ("policy_renewal", _l("A policy is up for renewal within 30 days")),
+    ("claim_update", _l("A claim changes status")),
+    ("sync_problem", _l("We cannot reach one of your insurers")),
+    ("news", _l("News and tips about the portal")),
+]
+DEFAULT_OFF = {"news"}
+
+
+def external_url(endpoint: str, **values: Any) -> str:
+    """An absolute link for an email: EXTERNAL_URL when set, else the request's own host."""
+    base = current_app.config.get("EXTERNAL_URL")
+    if base:
+        return str(base).rstrip("/") + url_for(endpoint, **values)
+    return url_for(endpoint, _external=True, **values)
+
+
+def find_active_by_email(email: str) -> User | None:
+    """The active user with this (already normalised) email."""
+    return db.session.scalar(select(User).where(User.email == email, User.status == "active"))
+
+
+def email_taken(email: str) -> bool:
+    """True when any account row holds this email."""
+    return db.session.scalar(select(User.id).where(User.email == email)) is not None
+
+
+# --- registration and verification -------------------------------------------------------------
+
+
+def register(email: str, password: str, locale: str) -> User | None:
+    """Create an unverified account and email the link; for a known email, warn its owner instead.
+
+    Both paths hash a password and send one email, so neither status nor time tells them apart.
+    """
+    existing = db.session.scalar(select(User).where(User.email == email))
+    password_hash = hash_password(password)
+    if existing is not None:
+        if existing.status == "active":
+            mail.send(
+                existing.email,
+                "already_registered",
+                existing.locale,
+                login_url=external_url("auth.login"),
+                reset_url=external_url("auth.forgot"),
+            )
+            audit.record("register.existing_email", actor_id=None, target_type="user", target_id=existing.id)
+        return None
+    now = utcnow()
+    user = User(email=email, password_hash=password_hash, locale=locale, password_changed_at=now)
+    db.session.add(user)
+    db.session.flush()
+    cfg = current_app.config
+    db.session.add_all(
+        [
+            Consent(user_id=user.id, document="terms", version=cfg["TERMS_VERSION"], accepted_at=now),
+            Consent(user_id=user.id, document="privacy", version=cfg["PRIVACY_VERSION"], accepted_at=now),
+        ]
+    )
+    send_verification(user)
+    audit.record("register", actor_id=user.id, target_type="user", target_id=user.id)
+    return user
+
+
+def send_verification(user: User) -> None:
+    """Email a fresh 48-hour verification link for the user's current address."""
+    token = tokens.issue(
+        VERIFY,
+        user.id,
+        timedelta(hours=current_app.config["VERIFY_TOKEN_HOURS"]),
+        email=user.email,
+    )
+    mail.send(
+        user.email,
+        "verify_email",
+        user.locale,
+        verify_url=external_url("auth.verify", token=token),
+        hours=current_app.config["VERIFY_TOKEN_HOURS"],
+    )
+
+
+def verify_email(token: str) -> User | None:
+    """Consume a verification link; the user is verified if the address has not changed since."""
+    record = tokens.consume(token, VERIFY)
+    if record is None:
+        return None
+    user = db.session.get(User, record.user_id)
+    if user is None or user.status != "active" or record.payload.get("email") != user.email:
+        return None
+    if user.verified_at is None:
+        user.verified_at = utcnow()
+    audit.record("email.verified", actor_id=user.id, target_type="user", target_id=user.id)
+    return user
+
+
+# --- sign-in and password reset --------------------------------------------------------------
+
+
+def authenticate(raw_email: str, password: str) -> User | None:
+    """The active user with this email and password; None otherwise, in the same time."""
+    email = try_normalize_email(raw_email)
+    user = find_active_by_email(email) if email else None
+    ok = verify_password(user.password_hash if user else None, password)
+    return user if ok and user is not None else None
+
+
+def request_password_reset(raw_email: str) -> None:
+    """Email a reset link if the account exists; the caller always shows the same answer."""
+    email = try_normalize_email(raw_email)
+    user = find_active_by_email(email) if email else None
+    if user is None:
+        audit.record("password.reset_requested", outcome="unknown")
+        return
+    token = tokens.issue(RESET, user.id, timedelta(minutes=current_app.config["RESET_TOKEN_MINUTES"]))
+    mail.send(
+        user.email,
+        "password_reset",
+        user.locale,
+        reset_url=external_url("auth.reset", token=token),
+        minutes=current_app.config["RESET_TOKEN_MINUTES"],
+    )
+    audit.record("password.reset_requested", actor_id=user.id, target_type="user", target_id=user.id)
+
+
+def reset_password(token: str, new_password: str) -> User | None:
+    """Set a new password from a reset link; every session ends and the owner is told."""
+    record = tokens.consume(token, RESET)
+    if record is None:
+        return None
+    user = db.session.get(User, record.user_id)
+    if user is None or user.status != "active":
+        return None
+    _set_password(user, new_password, reason="password_changed", keep_session_id=None)
+    tokens.revoke_all(user.id, RESET)
+    # Whoever can read the mailbox owns the address: a reset link also proves it.
+    if user.verified_at is None:
+        user.verified_at = utcnow()
+    audit.record("password.reset", actor_id=user.id, target_type="user", target_id=user.id)
+    return user
+
+
+def change_password(user: User, new_password: str, keep_session_id: int | None) -> None:
+    """Change the password of a signed-in user; their other sessions end."""
+    _set_password(user, new_password, reason="password_changed", keep_session_id=keep_session_id)
+    audit.record("password.changed", actor_id=user.id, target_type="user", target_id=user.id)
+
+
+def _set_password(user: User, new_password: str, *, reason: str, keep_session_id: int | None) -> None:
+    user.password_hash = hash_password(new_password)
+    user.password_changed_at = utcnow()
+    sessions.revoke_all(user.id, reason, except_id=keep_session_id)
+    mail.send(
+        user.email,
+        "password_changed",
+        user.locale,
+        when=utcnow(),
+        reset_url=external_url("auth.forgot"),
+    )
+
+
+def check_password_of(user: User, password: str) -> bool:
+    """Re-authentication: does ``password`` belong to this user?"""
+    return verify_password(user.password_hash, password)
+
+
+# --- email change ---------------------------------------------------------------------------
+
+
+def request_email_change(user: User, new_email: str) -> None:
+    """Send a confirmation link to the new address and a notice to the current one."""
+    token = tokens.issue(
+        EMAIL_CHANGE,
+        user.id,
+        timedelta(hours=current_app.config["EMAIL_CHANGE_TOKEN_HOURS"]),
+        old_email=user.email,
+        new_email=new_email,
+    )
+    # The link goes to the new address even if it is taken, so the answer reveals nothing;
+    # confirming then fails with a clear message.
+    mail.send(
+        new_email, "email_change_verify", user.locale, confirm_url=external_url("auth.confirm_email", token=token)
+    )
+    mail.send(
+        user.email, "email_change_notice", user.locale, new_email=new_email, reset_url=external_url("auth.forgot")
+    )
+    audit.record("email.change_requested", actor_id=user.id, target_type="user", target_id=user.id)
+
+
+def confirm_email_change(token: str) -> tuple[User | None, str | None]:
+    """Apply an email change; returns (user, error message)."""
+    record = tokens.peek(token, EMAIL_CHANGE)
+    if record is None:
+        return None, str(_l("This link is no longer valid. Ask for a new one from “My account”."))
+    user = db.session.get(User, record.user_id)
+    new_email = str(record.payload.get("new_email", ""))
+    if user is None or user.status != "active" or record.payload.get("old_email") != user.email:
+        tokens.consume(token, EMAIL_CHANGE)
+        return None, str(_l("This link is no longer valid. Ask for a new one from “My account”."))
+    if email_taken(new_email):
+        tokens.consume(token, EMAIL_CHANGE)
+        return None, str(_l("That email address already belongs to another account."))
+    tokens.consume(token, EMAIL_CHANGE)
+    user.email = new_email
+    user.verified_at = utcnow()
+    audit.record("email.changed", actor_id=user.id, target_type="user", target_id=user.id)
+    return user, None
+
+
+# --- profile and preferences -----------------------------------------------------------------
+
+
+PROFILE_FIELDS = ("full_name", "phone", "address_line", "city", "state", "postal_code", "country")
+
+
+def update_profile(user: User, values: dict[str, str | None]) -> None:
+    """Save the contact details; the profile counts as complete once name and phone are there."""
+    for field in PROFILE_FIELDS:
+        if field in values:
+            value = (values[field] or "").strip() or None
+            setattr(user, field, value)
+    if user.full_name and user.phone and user.profile_completed_at is None:
+        user.profile_completed_at = utcnow()
+    audit.record("profile.updated", actor_id=user.id, target_type="user", target_id=user.id)
+
+
+def preferences(user: User) -> dict[str, bool]:
+    """Email on/off for every notification kind, defaults filled in."""
+    stored = {
+        p.kind: p.email_enabled
+        for p in db.session.scalars(select(NotificationPreference).where(NotificationPreference.user_id == user.id))
+    }
+    return {kind: stored.get(kind, kind not in DEFAULT_OFF) for kind, _label in NOTIFICATION_KINDS}
+
+
+def set_preferences(user: User, enabled: set[str]) -> None:
+    """Store the user's choice for every known kind."""
+    existing = {
+        p.kind: p
+        for p in db.session.scalars(select(NotificationPreference).where(NotificationPreference.user_id == user.id))
+    }
+    for kind, _label in NOTIFICATION_KINDS:
+        pref = existing.get(kind)
+        if pref is None:
+            db.session.add(NotificationPreference(user_id=user.id, kind=kind, email_enabled=kind in enabled))
+        else:
+            pref.email_enabled = kind in enabled
+    audit.record("preferences.updated", actor_id=user.id, target_type="user", target_id=user.id)
+
+
+# --- export and deletion ----------------------------------------------------------------------
+
+
+def export_data(user: User) -> dict[str, Any]:
+    """Everything stored about the user, as JSON-ready data."""
+
+    def iso(value: Any) -> Any:
+        return value.isoformat() if value is not None else None
+
+    audit.record("account.exported", actor_id=user.id, target_type="user", target_id=user.id)
+    session_rows = db.session.scalars(select(UserSession).where(UserSession.user_id == user.id))
+    consent_rows = db.session.scalars(select(Consent).where(Consent.user_id == user.id))
+    events = db.session.scalars(select(AuditEvent).where(AuditEvent.actor_user_id == user.id).order_by(AuditEvent.id))
+    return {
+        "exported_at": iso(utcnow()),
+        "account": {
+            "email": user.email,
+            "email_verified_at": iso(user.verified_at),
+            "language": user.locale,
+            "created_at": iso(user.created_at),
+            "password_changed_at": iso(user.password_changed_at),
+            "has_password": user.has_password,
+        },
+        "profile": {field: getattr(user, field) for field in PROFILE_FIELDS},
+        "notification_preferences": preferences(user),
+        "sign_in_methods": [
+            {
+                "provider": i.provider,
+                "issuer": i.issuer,
+                "subject": i.subject,
+                "email": i.email,
+                "connected_at": iso(i.created_at),
+                "last_used_at": iso(i.last_used_at),
+            }
+            for i in user.identities
+        ],
+        "consents": [
+            {"document": c.document, "version": c.version, "accepted_at": iso(c.accepted_at)} for c in consent_rows
+        ],
+        "sessions": [
+            {
+                "channel": s.channel,
+                "method": s.method,
+                "user_agent": s.user_agent,
+                "ip": s.ip,
+                "created_at": iso(s.created_at),
+                "last_seen_at": iso(s.last_seen_at),
+                "ended_at": iso(s.revoked_at),
+                "ended_because": s.revoked_reason,
+            }
+            for s in session_rows
+        ],
+        "activity": [{"action": e.action, "outcome": e.outcome, "ip": e.ip, "at": iso(e.created_at)} for e in events],
+    }
+
+
+def delete_account(user: User) -> None:
+    """Sign out everywhere and remove personal data; audit events stay, anonymous (seed 003)."""
+    email, locale = user.email, user.locale
+    audit.record("account.deleted", actor_id=user.id, target_type="user", target_id=user.id)
+    sessions.revoke_all(user.id, "deleted")
+    db.session.execute(delete(SocialIdentity).where(SocialIdentity.user_id == user.id))
+    db.session.execute(delete(OneTimeToken).where(OneTimeToken.user_id == user.id))
+    db.session.execute(delete(NotificationPreference).where(NotificationPreference.user_id == user.id))
+    db.session.execute(update(UserSession).where(UserSession.user_id == user.id).values(user_agent=None, ip=None))
+    db.session.execute(update(AuditEvent).where(AuditEvent.actor_user_id == user.id).values(ip=None, details={}))
+    for field in PROFILE_FIELDS:
+        setattr(user, field, None)
+    user.email = f"deleted-{user.id}@deleted.invalid"
+    user.password_hash = None
+    user.status = "deleted"
+    user.deleted_at = utcnow()
+    db.session.expire(user, ["identities"])
+    mail.send(email, "account_deleted", locale)
