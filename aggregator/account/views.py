@@ -41,15 +41,11 @@ def profile() -> Any:
     return render_template("account/profile.html", form=form, welcome=welcome, active="profile"), status
 
 
-# TEMPORARY stubs, replaced by the real pages.
+
+# TEMPORARY stubs (replaced by the real pages).
 @bp.route("/security")
 def security() -> Any:
     return render_template("account/index.html", active="security")
-
-
-@bp.route("/connections")
-def connections() -> Any:
-    return render_template("account/index.html", active="connections")
 
 
 @bp.route("/sessions")
@@ -65,3 +61,7 @@ def notifications() -> Any:
 @bp.route("/privacy")
 def privacy() -> Any:
     return render_template("account/index.html", active="privacy")
+
+
+# Sign-in methods live in their own module; importing it registers its routes on ``bp``.
+from aggregator.account import connections  # noqa: E402,F401
