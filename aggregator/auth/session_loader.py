@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import flash, g, request
-from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from aggregator.models import User
 from aggregator.services import sessions
 
-ENDED_MESSAGES = {
-    "superseded": "Your session was closed because you signed in on another device or browser.",
-    "closed": "This session was closed from “My account”.",
-    "password_changed": "Your password was changed, so your sessions were closed. Sign in again.",
-    "idle": "Your session expired after a period of inactivity. Sign in again.",
-    "expired": "Your session expired. Sign in again.",
-    "deleted": "The account was deleted.",
-    "email_changed": "Your email changed, so your sessions were closed. Sign in again.",
+ENDED_MESSAGES: dict[str, Any] = {
+    "superseded": _l("Your session was closed because you signed in on another device or browser."),
+    "closed": _l("This session was closed from “My account”."),
+    "password_changed": _l("Your password was changed, so your sessions were closed. Sign in again."),
+    "idle": _l("Your session expired after a period of inactivity. Sign in again."),
+    "expired": _l("Your session expired. Sign in again."),
+    "deleted": _l("The account was deleted."),
+    "email_changed": _l("Your email changed, so your sessions were closed. Sign in again."),
 }
 
 
@@ -29,7 +31,7 @@ def load_user_from_session(_request: object) -> User | None:
             sessions.forget_cookie()
             message = ENDED_MESSAGES.get(resolved.ended_reason)
             if message and request.method == "GET":
-                flash(_(message), "warning")
+                flash(str(message), "warning")
         return None
     g.user_session = resolved.record
     return resolved.record.user

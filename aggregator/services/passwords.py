@@ -67,7 +67,7 @@ def check_password(password: str, email: str = "", portal_name: str | None = Non
         ("digit", _l("At least 1 number"), lambda: any(c.isdigit() for c in password)),
         (
             "special",
-            _l("At least 1 special character (for example ! ? # $ %%)"),
+            _l("At least 1 special character (for example ! ? # $ &)"),
             lambda: any(not c.isalnum() and not c.isspace() for c in password),
         ),
         (
