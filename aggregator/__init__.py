@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, flash, g, request
+from flask import Flask, Response, g, request
 from flask_babel import lazy_gettext as _l
 
 from aggregator import mail, security
@@ -167,10 +167,8 @@ def _register_hooks(app: Flask) -> None:
         return render_template("errors/404.html"), 404
 
     @app.errorhandler(400)
-    def _bad_request(exc: Exception) -> tuple[str, int]:
+    def _bad_request(_exc: Exception) -> tuple[str, int]:
+        # Mostly an expired or missing CSRF token: the page says so in the user's language.
         from flask import render_template
-        from flask_wtf.csrf import CSRFError
 
-        if isinstance(exc, CSRFError):
-            flash(_l("Your form expired or was sent from another page. Please try again."), "warning")
         return render_template("errors/400.html"), 400
