@@ -16,6 +16,7 @@ from aggregator import mail, security
 from aggregator.config import CONFIGS, load_secret_key
 from aggregator.extensions import babel, csrf, db, htmx, limiter, login_manager, oauth
 from aggregator.i18n import date_short, datetime_short, money, select_locale
+from aggregator.templating import icon
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +101,7 @@ def _init_extensions(app: Flask) -> None:
     app.jinja_env.filters["money"] = money
     app.jinja_env.filters["date_short"] = date_short
     app.jinja_env.filters["datetime_short"] = datetime_short
+    app.jinja_env.globals["icon"] = icon
 
 
 def _register_blueprints(app: Flask) -> None:

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from babel.numbers import format_currency
-from flask import current_app, g, request
+from flask import current_app, g, has_request_context, request
 from flask_babel import format_date, format_datetime, get_locale
 from flask_login import current_user
 
@@ -19,6 +19,8 @@ _TERRITORY = {"MXN": "MX", "ARS": "AR", "USD": "US"}
 def select_locale() -> str:
     """Signed-in user's choice, then the language cookie, then the browser, then Spanish."""
     languages: tuple[str, ...] = tuple(current_app.config["LANGUAGES"])
+    if not has_request_context():  # CLI, jobs: the portal's default language
+        return str(current_app.config["BABEL_DEFAULT_LOCALE"])
     forced = g.get("force_lang")
     if forced in languages:
         return str(forced)

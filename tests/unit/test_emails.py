@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 from aggregator.services.emails import InvalidEmail, normalize_email
@@ -22,10 +24,8 @@ def test_normalisation(raw: str, expected: str) -> None:
 
 @pytest.mark.parametrize("lookalike", ["mıke@x.com", "MİKE@x.com", "mike\u200b@x.com"])
 def test_lookalikes_never_become_mike(lookalike: str) -> None:
-    try:
+    with contextlib.suppress(InvalidEmail):  # refusing it is fine too
         assert normalize_email(lookalike) != "mike@x.com"
-    except InvalidEmail:
-        pass  # refusing it is fine too
 
 
 @pytest.mark.parametrize("raw", ["", "ana", "ana@", "@example.com", "ana@example", "a b@example.com", "ana@@x.com"])
