@@ -46,6 +46,7 @@ class BaseConfig:
     REGISTER_IP_LIMIT = "20 per hour"
     RESET_IP_LIMIT = "20 per hour"
     RESEND_LIMIT = "1 per 3 minutes"
+    EMAIL_CHANGE_LIMIT = "5 per hour"
 
     VERIFY_TOKEN_HOURS = 48
     RESET_TOKEN_MINUTES = 60

@@ -40,10 +40,14 @@ def reset_after(limit: str, key: str) -> int:
     """Seconds until ``key`` is under ``limit`` again (0 when it already is)."""
     import time
 
+    if not current_app.config.get("RATELIMIT_ENABLED", True):
+        return 0
     stats = limiter.limiter.get_window_stats(parse(limit), key)
     return max(0, int(stats.reset_time - time.time()))
 
 
 def clear(limit: str, key: str) -> None:
     """Forget the count of ``key`` (after a successful password reset, for example)."""
+    if not current_app.config.get("RATELIMIT_ENABLED", True):
+        return
     limiter.limiter.clear(parse(limit), key)

@@ -65,7 +65,7 @@ class _Handler:
     def __init__(self, box: Mailbox) -> None:
         self.box = box
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd API)
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # aiosmtpd API name
         msg = message_from_bytes(envelope.content, policy=policy.default)
         with self.box.lock:
             self.box.messages.append(msg)  # type: ignore[arg-type]

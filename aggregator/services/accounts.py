@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -9,7 +10,7 @@ from flask import current_app, url_for
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, select, update
 
-from aggregator import mail
+from aggregator import mail, ratelimit
 from aggregator.extensions import db
 from aggregator.models import (
     AuditEvent,
@@ -175,7 +176,15 @@ def reset_password(token: str, new_password: str) -> User | None:
 def change_password(user: User, new_password: str, keep_session_id: int | None) -> None:
     """Change the password of a signed-in user; their other sessions end."""
     _set_password(user, new_password, reason="password_changed", keep_session_id=keep_session_id)
+    # A lock left by failed sign-ins must not outlive the new password.
+    _forget_failures("login", user.email)
     audit.record("password.changed", actor_id=user.id, target_type="user", target_id=user.id)
+
+
+def _forget_failures(namespace: str, value: str) -> None:
+    """Reset a failure count kept under LOGIN_ACCOUNT_LIMIT (nothing to do when rate limits are off)."""
+    if current_app.config.get("RATELIMIT_ENABLED", True):
+        ratelimit.clear(str(current_app.config["LOGIN_ACCOUNT_LIMIT"]), ratelimit.key_for(namespace, value))
 
 
 def _set_password(user: User, new_password: str, *, reason: str, keep_session_id: int | None) -> None:
@@ -194,6 +203,37 @@ def _set_password(user: User, new_password: str, *, reason: str, keep_session_id
 def check_password_of(user: User, password: str) -> bool:
     """Re-authentication: does ``password`` belong to this user?"""
     return verify_password(user.password_hash, password)
+
+
+@dataclass(frozen=True)
+class Reauth:
+    """The answer to "is this really the account's owner?" before a sensitive change."""
+
+    ok: bool
+    reason: str | None = None  # wrong_password | locked | not_recent
+    wait_minutes: int = 0
+
+
+def reauthenticate(user: User, password: str | None, user_session: UserSession | None) -> Reauth:
+    """Re-authenticate before a sensitive change: the current password, or a recent sign-in without one.
+
+    Wrong passwords count like failed sign-ins, so a borrowed session cannot guess the password.
+    """
+    if not user.has_password:
+        return Reauth(True) if sessions.recently_authenticated(user_session) else Reauth(False, "not_recent")
+    limit = str(current_app.config["LOGIN_ACCOUNT_LIMIT"])
+    key = ratelimit.key_for("reauth", str(user.id))
+    if not ratelimit.allowed(limit, key):
+        audit.record("reauth.locked", actor_id=user.id, target_type="user", target_id=user.id, outcome="refused")
+        return Reauth(False, "locked", max(1, (ratelimit.reset_after(limit, key) + 59) // 60))
+    if not verify_password(user.password_hash, password or ""):
+        ratelimit.hit(limit, key)
+        audit.record("reauth.failure", actor_id=user.id, target_type="user", target_id=user.id, outcome="failure")
+        return Reauth(False, "wrong_password")
+    _forget_failures("reauth", str(user.id))
+    if user_session is not None:
+        sessions.mark_reauthenticated(user_session)
+    return Reauth(True)
 
 
 # --- email change ---------------------------------------------------------------------------
@@ -254,6 +294,26 @@ def update_profile(user: User, values: dict[str, str | None]) -> None:
     if user.full_name and user.phone and user.profile_completed_at is None:
         user.profile_completed_at = utcnow()
     audit.record("profile.updated", actor_id=user.id, target_type="user", target_id=user.id)
+
+
+@dataclass(frozen=True)
+class Completeness:
+    """How much of the profile is filled in."""
+
+    filled: int
+    total: int
+    missing: list[str]
+
+    @property
+    def percent(self) -> int:
+        """Share of the fields filled in, 0–100."""
+        return round(100 * self.filled / self.total) if self.total else 100
+
+
+def profile_completeness(user: User) -> Completeness:
+    """Which contact details are there and which are missing (in form order)."""
+    missing = [field for field in PROFILE_FIELDS if not getattr(user, field)]
+    return Completeness(filled=len(PROFILE_FIELDS) - len(missing), total=len(PROFILE_FIELDS), missing=missing)
 
 
 def preferences(user: User) -> dict[str, bool]:
