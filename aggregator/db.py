@@ -50,7 +50,7 @@ class Database:
     """Engine per app + a scoped session bound to the current app; the request commits, services flush."""
 
     def __init__(self) -> None:
-        self.session: scoped_session[Session] = scoped_session(self._new_session)
+        self.session: scoped_session[Session] = scoped_session(self._new_session)  # type: ignore[arg-type]
 
     @staticmethod
     def _new_session() -> Session:

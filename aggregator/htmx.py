@@ -20,7 +20,7 @@ RESWAPS = frozenset({"innerHTML", "outerHTML", "beforebegin", "afterbegin", "bef
 def is_htmx() -> bool:
     """True when the request comes from htmx (and is not a history-restore full-page request)."""
     h = getattr(request, "htmx", None)
-    return bool(h) and not h.history_restore_request
+    return h is not None and bool(h) and not h.history_restore_request
 
 
 def trigger_name() -> str | None:
