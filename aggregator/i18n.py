@@ -55,4 +55,6 @@ def datetime_short(value: datetime | None) -> str:
     """Date and time in the portal's time zone, in the user's language."""
     if value is None:
         return "—"
-    return format_datetime(value, "medium")
+    # Minutes, not seconds: "26 nov 2026, 10:42" / "Nov 26, 2026, 10:42 AM".
+    pattern = "d MMM y, HH:mm" if str(get_locale() or "es").startswith("es") else "MMM d, y, h:mm a"
+    return format_datetime(value, pattern)
