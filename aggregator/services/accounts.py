@@ -169,6 +169,9 @@ def reset_password(token: str, new_password: str) -> User | None:
     # Whoever can read the mailbox owns the address: a reset link also proves it.
     if user.verified_at is None:
         user.verified_at = utcnow()
+        # Providers connected before the address was proven may belong to someone else
+        # (account pre-hijacking through a provider that does not confirm emails).
+        db.session.execute(delete(SocialIdentity).where(SocialIdentity.user_id == user.id))
     audit.record("password.reset", actor_id=user.id, target_type="user", target_id=user.id)
     return user
 

@@ -306,9 +306,7 @@ def complete_login(
             }
             resp = http.post(urljoin(url, action), data=form, allow_redirects=False, timeout=timeout)
             if not resp.is_redirect:
-                raise RuntimeError(
-                    f"login at the OpenID test provider failed: {resp.status_code}\n{resp.text[:2000]}"
-                )
+                raise RuntimeError(f"login at the OpenID test provider failed: {resp.status_code}\n{resp.text[:2000]}")
             submitted = True
             url = urljoin(url, resp.headers["Location"])
             if _origin(url) != provider_origin:

@@ -103,9 +103,7 @@ def test_authorization_code_flow_with_pkce(provider: OidcProvider, metadata: dic
     assert params["iss"] == provider.issuer
     assert params["code"]
 
-    token = oauth.fetch_token(
-        metadata["token_endpoint"], authorization_response=callback, code_verifier=verifier
-    )
+    token = oauth.fetch_token(metadata["token_endpoint"], authorization_response=callback, code_verifier=verifier)
     assert token["token_type"].lower() == "bearer"
     claims = _verify_id_token(provider, token["id_token"], nonce=nonce)
     assert claims["sub"] == "user-123"
@@ -143,12 +141,8 @@ def test_id_token_rejected_with_wrong_nonce(provider: OidcProvider, metadata: di
     authorize_url, _ = oauth.create_authorization_url(
         metadata["authorization_endpoint"], code_verifier=verifier, nonce="expected-nonce"
     )
-    callback = complete_login(
-        None, authorize_url, sub="user-9", email="x@example.org", email_verified=True, name="X"
-    )
-    token = oauth.fetch_token(
-        metadata["token_endpoint"], authorization_response=callback, code_verifier=verifier
-    )
+    callback = complete_login(None, authorize_url, sub="user-9", email="x@example.org", email_verified=True, name="X")
+    token = oauth.fetch_token(metadata["token_endpoint"], authorization_response=callback, code_verifier=verifier)
     with pytest.raises(InvalidClaimError):
         _verify_id_token(provider, token["id_token"], nonce="another-nonce")
 
@@ -164,12 +158,8 @@ def test_unverified_email_and_second_identity(provider: OidcProvider, metadata: 
         authorize_url, _ = oauth.create_authorization_url(
             metadata["authorization_endpoint"], code_verifier=verifier, nonce=nonce
         )
-        callback = complete_login(
-            None, authorize_url, sub=sub, email=email, email_verified=verified, name=name
-        )
-        token = oauth.fetch_token(
-            metadata["token_endpoint"], authorization_response=callback, code_verifier=verifier
-        )
+        callback = complete_login(None, authorize_url, sub=sub, email=email, email_verified=verified, name=name)
+        token = oauth.fetch_token(metadata["token_endpoint"], authorization_response=callback, code_verifier=verifier)
         claims = _verify_id_token(provider, token["id_token"], nonce=nonce)
         assert (claims["sub"], claims["email"], claims["email_verified"], claims["name"]) == (
             sub,
@@ -194,9 +184,7 @@ def test_pkce_is_required(metadata: dict[str, Any]) -> None:
             }
         )
     )
-    callback = complete_login(
-        None, authorize_url, sub="user-1", email="u@example.org", email_verified=True, name="U"
-    )
+    callback = complete_login(None, authorize_url, sub="user-1", email="u@example.org", email_verified=True, name="U")
     assert callback.startswith(REDIRECT_URI + "?")
     params = _query(callback)
     assert params["error"] == "invalid_request"
@@ -210,9 +198,7 @@ def test_wrong_code_verifier_is_rejected(metadata: dict[str, Any]) -> None:
     authorize_url, _ = oauth.create_authorization_url(
         metadata["authorization_endpoint"], code_verifier=verifier, nonce=generate_token(24)
     )
-    callback = complete_login(
-        None, authorize_url, sub="user-1", email="u@example.org", email_verified=True, name="U"
-    )
+    callback = complete_login(None, authorize_url, sub="user-1", email="u@example.org", email_verified=True, name="U")
     resp = requests.post(
         metadata["token_endpoint"],
         data={
@@ -248,9 +234,7 @@ def test_second_client_and_session_reuse(provider: OidcProvider, metadata: dict[
         )
         assert callback.startswith(OTHER_REDIRECT_URI + "?")
         assert _query(callback)["state"] == state
-        token = oauth.fetch_token(
-            metadata["token_endpoint"], authorization_response=callback, code_verifier=verifier
-        )
+        token = oauth.fetch_token(metadata["token_endpoint"], authorization_response=callback, code_verifier=verifier)
         userinfo = oauth.get(metadata["userinfo_endpoint"], timeout=10).json()
         assert userinfo["sub"] == "user-7"
         assert "name" not in userinfo  # profile scope not asked for
@@ -263,12 +247,8 @@ def test_reset_forgets_accounts(provider: OidcProvider, metadata: dict[str, Any]
     authorize_url, _ = oauth.create_authorization_url(
         metadata["authorization_endpoint"], code_verifier=verifier, nonce=generate_token(24)
     )
-    callback = complete_login(
-        None, authorize_url, sub="user-r", email="r@example.org", email_verified=True, name="R"
-    )
-    token = oauth.fetch_token(
-        metadata["token_endpoint"], authorization_response=callback, code_verifier=verifier
-    )
+    callback = complete_login(None, authorize_url, sub="user-r", email="r@example.org", email_verified=True, name="R")
+    token = oauth.fetch_token(metadata["token_endpoint"], authorization_response=callback, code_verifier=verifier)
     provider.reset()
     userinfo = oauth.get(metadata["userinfo_endpoint"], timeout=10).json()
     assert userinfo == {"sub": "user-r"}
