@@ -11,6 +11,7 @@ from typing import Any
 
 from flask import Flask, Response, g, request
 from flask_babel import lazy_gettext as _l
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from aggregator import mail, security
 from aggregator.config import CONFIGS, load_secret_key
@@ -52,6 +53,10 @@ def create_app(config: Mapping[str, Any] | str | None = None) -> Flask:
     app.config.from_prefixed_env("AGGREGATOR")
     app.config.update(overrides)
     _fill_defaults(app)
+    proxies = int(app.config.get("TRUSTED_PROXIES") or 0)
+    if proxies:
+        # Client addresses (rate limits, sessions, audit) and https links come from the proxy's headers.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)  # type: ignore[method-assign]
 
     _init_extensions(app)
     _register_blueprints(app)

@@ -22,6 +22,7 @@ class BaseConfig:
     MAIL_FROM = "Coberta <no-reply@coberta.example>"
     MAIL_ASYNC = True  # deliver after the response so that timing reveals nothing
     EXTERNAL_URL: str | None = None  # base for links in emails; defaults to the request's host
+    TRUSTED_PROXIES = 0  # how many reverse proxies set X-Forwarded-For/-Proto/-Host in front of the app
 
     SESSION_COOKIE_NAME = "coberta_session"
     SESSION_COOKIE_HTTPONLY = True
