@@ -157,3 +157,7 @@ def main() -> None:
     """Console-script entry point."""
     os.environ.setdefault("FLASK_RUN_HOST", "127.0.0.1")
     cli.main(args=sys.argv[1:], prog_name="aggregator")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+"""Requests per second of the public and signed-in pages, as ratios of a hello-world route.
+
+    python -m bench.pages [--seconds 8] [--connections 16]
+
+Same gunicorn process and settings for every path, measured one after the other in one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+import tempfile
+
+import requests
+
+from bench.harness import ROOT, Result, gunicorn, wrk
+
+EMAIL = "bench@coberta.example"
+PASSWORD = "Mango#Verde2026!"  # noqa: S105 - a throwaway account in a temporary database
+
+
+def _sign_in(base: str) -> str:
+    """Sign in through the real form; returns the session cookie header value."""
+    http = requests.Session()
+    page = http.get(base + "/auth/login", timeout=10).text
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+    response = http.post(
+        base + "/auth/login",
+        data={"csrf_token": token, "email": EMAIL, "password": PASSWORD},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert response.status_code == 302, response.status_code
+    return "; ".join(f"{c.name}={c.value}" for c in http.cookies)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--connections", type=int, default=16)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as instance:
+        env = {"AGGREGATOR_INSTANCE_PATH": instance, "AGGREGATOR_ENV": "development"}
+        aggregator = [sys.executable, "-m", "aggregator.cli"]
+        subprocess.run([*aggregator, "db", "upgrade"], cwd=ROOT, env={**env}, check=True, capture_output=True)  # noqa: S603
+        subprocess.run(  # noqa: S603
+            [*aggregator, "create-user", "--email", EMAIL, "--password", PASSWORD, "--name", "Bench User"],
+            cwd=ROOT, env={**env}, check=True, capture_output=True,
+        )  # fmt: skip
+        with gunicorn(env) as base:
+            cookie = _sign_in(base)
+            runs: list[tuple[str, Result]] = []
+            for label, path, auth in (
+                ("hello world (baseline)", "/__bench/hello", False),
+                ("health check", "/healthz", False),
+                ("sign-in page", "/auth/login", False),
+                ("dashboard, signed in", "/", True),
+                ("Mi cuenta, signed in", "/account/", True),
+            ):
+                wrk(base, path, seconds=1, connections=args.connections, cookie=cookie if auth else None)  # warm-up
+                result = wrk(base, path, seconds=args.seconds, connections=args.connections,
+                             cookie=cookie if auth else None)  # fmt: skip
+                runs.append((label, result))
+    baseline = runs[0][1].rps
+    print(f"\n{'page':28} {'req/s':>9} {'ratio':>7} {'errors':>7}")
+    for label, r in runs:
+        print(f"{label:28} {r.rps:9.1f} {r.rps / baseline:7.2f} {r.errors:7d}")
+
+
+if __name__ == "__main__":
+    main()
