@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, g, request
-from flask_babel import lazy_gettext as _l
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from aggregator import mail, security
@@ -92,15 +91,13 @@ def _init_extensions(app: Flask) -> None:
         default_translation_directories=str(PACKAGE_DIR / "translations"),
     )
     login_manager.init_app(app)
-    login_manager.login_view = "auth.login"
-    login_manager.login_message = _l("Sign in to continue.")
-    login_manager.login_message_category = "info"
     login_manager.session_protection = None  # our own server-side sessions do this job
     oauth.init_app(app)
 
-    from aggregator.auth.session_loader import load_user_from_session
+    from aggregator.auth.session_loader import load_user_from_session, unauthorized
 
     login_manager.request_loader(load_user_from_session)
+    login_manager.unauthorized_handler(unauthorized)
     login_manager.user_loader(lambda _id: None)  # never trust Flask-Login's own cookie field
 
     app.jinja_env.filters["money"] = money

@@ -62,10 +62,10 @@ def respond(
     return response
 
 
-def redirect_to(url: str) -> Response:
-    """A redirect that works for htmx (HX-Redirect) and for plain requests (303)."""
+def redirect_to(url: str, code: int = 303) -> Response:
+    """A redirect that works for htmx (HX-Redirect, a full page load) and for plain requests."""
     if is_htmx():
         return respond(make_response("", 204), redirect=url)
-    response = make_response("", 303)
+    response = make_response("", code)
     response.headers["Location"] = url
     return response

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import flash, g, request
+from flask import Response, flash, g, request, url_for
 from flask_babel import lazy_gettext as _l
 
+from aggregator.htmx import redirect_to
 from aggregator.models import User
+from aggregator.netutil import is_safe_next
 from aggregator.services import sessions
 
 ENDED_MESSAGES: dict[str, Any] = {
@@ -35,3 +37,10 @@ def load_user_from_session(_request: object) -> User | None:
         return None
     g.user_session = resolved.record
     return resolved.record.user
+
+
+def unauthorized() -> Response:
+    """Send an anonymous visitor to the sign-in page, back here afterwards (a full page for htmx)."""
+    flash(str(_l("Sign in to continue.")), "info")
+    target = request.full_path.rstrip("?") if request.method == "GET" else None
+    return redirect_to(url_for("auth.login", next=target) if is_safe_next(target) else url_for("auth.login"), 302)

@@ -22,6 +22,25 @@
     });
   }
 
+  function showError(text) {
+    // A failed htmx request swaps nothing; say so instead of leaving the user waiting.
+    var box = document.getElementById("live-errors");
+    if (!box || !text) { return; }
+    box.textContent = "";
+    var alert = document.createElement("div");
+    alert.className = "alert alert-danger";
+    alert.setAttribute("role", "alert");
+    alert.textContent = text;
+    box.appendChild(alert);
+  }
+
+  document.addEventListener("htmx:responseError", function () {
+    showError(document.body.dataset.errorMessage);
+  });
+  document.addEventListener("htmx:sendError", function () {
+    showError(document.body.dataset.offlineMessage);
+  });
+
   document.addEventListener("DOMContentLoaded", function () {
     autosubmit(document);
     confirmForms(document);

@@ -215,3 +215,21 @@ def test_register_page_on_a_phone(page: Any, live_server: LiveServer, screenshot
         assert page.locator(item).is_visible(), f"{item} is not shown in the opened menu"
     assert_fits_phone(page)
     screenshot("21-register-phone-menu")
+
+
+def test_an_expired_form_tells_the_user_instead_of_doing_nothing(
+    page: Any, live_server: LiveServer, app: Flask, browser_problems: Any, screenshot: Callable[..., Path]
+) -> None:
+    """The session cookie vanishes while the person types: the live check is refused (CSRF) and
+    the page says so in Spanish, instead of silently freezing the rule list."""
+    page.goto(live_server("/auth/register"))
+    page.context.clear_cookies()
+    page.locator("#password").press_sequentially("abc", delay=30)
+    alert = page.locator("#live-errors .alert-danger")
+    alert.wait_for()
+    expected = tr(app, "es", "We could not complete that action. Reload the page and try again: nothing was lost.")
+    assert alert.inner_text().strip() == expected
+    assert page.locator("#password").input_value() == "abc"  # nothing typed is lost
+    screenshot("30-expired-form")
+    # The refused request is the point of this test, not a problem of the page.
+    browser_problems.console_errors[:] = [e for e in browser_problems.console_errors if "400" not in e]

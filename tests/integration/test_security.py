@@ -276,3 +276,11 @@ def test_unverified_user_signs_in_sees_the_banner_and_resend_is_limited(
     second = client.post("/auth/resend", data={"csrf_token": csrf_token(client, "/")}, follow_redirects=True)
     assert re.search(r"Podrás pedir otro en [1-3] minuto", second.get_data(as_text=True))
     assert len(mailbox.to("pending@example.com")) == 1
+
+
+def test_an_htmx_request_without_a_session_reloads_the_sign_in_page(client: FlaskClient) -> None:
+    plain = client.get("/account/notifications")
+    assert plain.status_code == 302 and plain.headers["Location"] == "/auth/login?next=/account/notifications"
+    fragment = client.get("/account/notifications", headers={"HX-Request": "true"})
+    assert fragment.status_code == 204  # nothing is swapped into the page...
+    assert fragment.headers["HX-Redirect"] == "/auth/login?next=/account/notifications"  # ...the page moves
