@@ -16,6 +16,7 @@ from aggregator import mail, security
 from aggregator.config import CONFIGS, load_secret_key
 from aggregator.extensions import babel, csrf, db, htmx, limiter, login_manager, oauth
 from aggregator.i18n import date_short, datetime_short, money, select_locale
+from aggregator.services.passwords import check_password
 from aggregator.templating import icon
 
 log = logging.getLogger(__name__)
@@ -104,6 +105,7 @@ def _init_extensions(app: Flask) -> None:
     app.jinja_env.filters["date_short"] = date_short
     app.jinja_env.filters["datetime_short"] = datetime_short
     app.jinja_env.globals["icon"] = icon
+    app.jinja_env.globals["blank_password_rules"] = lambda: check_password("", "")
 
 
 def _register_blueprints(app: Flask) -> None:
@@ -147,7 +149,6 @@ def _register_hooks(app: Flask) -> None:
     @app.context_processor
     def _globals() -> dict[str, Any]:
         from aggregator.auth.oauth import provider_buttons
-        from aggregator.services.passwords import check_password
 
         return {
             "portal_name": app.config["PORTAL_NAME"],
@@ -155,7 +156,6 @@ def _register_hooks(app: Flask) -> None:
             "social_providers": provider_buttons(),
             "request_path": request.path,
             "user_session": g.get("user_session"),
-            "blank_password_rules": lambda: check_password("", ""),
         }
 
     @app.errorhandler(429)
