@@ -38,7 +38,7 @@ from aggregator.account.forms import (
     notifications_form,
 )
 from aggregator.auth.forms import EmptyForm
-from aggregator.auth.oauth import provider_buttons
+from aggregator.auth.oauth import provider_label
 from aggregator.htmx import is_htmx, redirect_to, render
 from aggregator.models import User, UserSession
 from aggregator.models.types import utcnow
@@ -85,20 +85,12 @@ def _current_session() -> UserSession | None:
     return g.get("user_session")
 
 
-def _provider_label(name: str) -> str:
-    """'Google', 'Mi empresa'…: the configured label of a sign-in provider, else its name."""
-    for provider in provider_buttons():
-        if provider.name == name:
-            return provider.label
-    return name.replace("_", " ").capitalize()
-
-
 def _method_label(method: str) -> str:
     """How a session was signed in, in words."""
     if method in METHODS:
         return str(METHODS[method])
     name = method.split(":", 1)[1] if ":" in method else method
-    return _provider_label(name)
+    return provider_label(name)
 
 
 def _reauth_error(form_field: Field | None, outcome: accounts.Reauth) -> int:
@@ -173,7 +165,7 @@ def index() -> Any:
         active="overview",
         completeness=completeness,
         missing_labels=[str(PROFILE_LABELS[f]) for f in completeness.missing],
-        providers=[_provider_label(i.provider) for i in user.identities],
+        providers=[provider_label(i.provider) for i in user.identities],
         session_row=_session_row(current, current.id) if current else None,
         language=LANGUAGE_NAMES.get(user.locale, user.locale),
     )
@@ -230,7 +222,7 @@ def _security_page(
 def _reauth_providers(user: User) -> list[tuple[str, str]]:
     """(name, label) of the providers this user can sign in again with, for accounts without a password."""
     names = [i.provider for i in user.identities]
-    return [(name, _provider_label(name)) for name in dict.fromkeys(names)]
+    return [(name, provider_label(name)) for name in dict.fromkeys(names)]
 
 
 @bp.route("/security")
