@@ -29,6 +29,9 @@ class BaseConfig:
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_SECURE = True
     PERMANENT_SESSION_LIFETIME = timedelta(hours=12)
+    # The server-side record enforces idle and absolute timeouts; re-sending the cookie on every
+    # response would only cost a signature and a Set-Cookie header per request.
+    SESSION_REFRESH_EACH_REQUEST = False
     SESSION_IDLE_MINUTES = 60
     SESSION_ABSOLUTE_HOURS = 12
     RECENT_AUTH_MINUTES = 10  # a sign-in this recent counts as re-authentication

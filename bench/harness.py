@@ -61,10 +61,16 @@ class Result:
 
 
 def wrk(base: str, path: str, *, seconds: int, connections: int, cookie: str | None = None) -> Result:
-    """Load ``path`` with wrk for ``seconds`` (2 threads) and parse its summary."""
+    """Load ``path`` with wrk for ``seconds`` (2 threads) and parse its summary.
+
+    Every request opens its own connection (``Connection: close``), as nginx does by default
+    towards gunicorn. With keep-alive, gunicorn's gthread workers share the connections out
+    unevenly and the same path swings between runs by a factor of two, which hides the
+    differences between pages the ratios are meant to show.
+    """
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install wrk")
-    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-H", "Connection: close"]
     if cookie:
         cmd += ["-H", f"Cookie: {cookie}"]
     out = subprocess.run([*cmd, base + path], capture_output=True, text=True, check=True).stdout  # noqa: S603

@@ -36,10 +36,18 @@ def _sign_in(base: str) -> str:
     return "; ".join(f"{c.name}={c.value}" for c in http.cookies)
 
 
+def median_result(results: list[Result]) -> Result:
+    """The run with the median requests/s (errors summed over every run)."""
+    ordered = sorted(results, key=lambda r: r.rps)
+    middle = ordered[len(ordered) // 2]
+    return Result(middle.path, middle.rps, sum(r.errors for r in results))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the median is reported")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as instance:
         env = {"AGGREGATOR_INSTANCE_PATH": instance, "AGGREGATOR_ENV": "development"}
@@ -49,24 +57,37 @@ def main() -> None:
             [*aggregator, "create-user", "--email", EMAIL, "--password", PASSWORD, "--name", "Bench User"],
             cwd=ROOT, env={**env}, check=True, capture_output=True,
         )  # fmt: skip
+        pages = (
+            ("hello world (baseline)", "/__bench/hello", False),
+            ("health check", "/healthz", False),
+            ("sign-in page", "/auth/login", False),
+            ("dashboard, signed in", "/", True),
+            ("Mi cuenta, signed in", "/account/", True),
+        )
+        samples: dict[str, list[Result]] = {label: [] for label, _path, _auth in pages}
         with gunicorn(env) as base:
             cookie = _sign_in(base)
-            runs: list[tuple[str, Result]] = []
-            for label, path, auth in (
-                ("hello world (baseline)", "/__bench/hello", False),
-                ("health check", "/healthz", False),
-                ("sign-in page", "/auth/login", False),
-                ("dashboard, signed in", "/", True),
-                ("Mi cuenta, signed in", "/account/", True),
-            ):
-                wrk(base, path, seconds=1, connections=args.connections, cookie=cookie if auth else None)  # warm-up
-                result = wrk(base, path, seconds=args.seconds, connections=args.connections,
-                             cookie=cookie if auth else None)  # fmt: skip
-                runs.append((label, result))
+            for _label, path, auth in pages:  # warm-up: imports, template compilation, connection pools
+                wrk(base, path, seconds=1, connections=args.connections, cookie=cookie if auth else None)
+            # Interleaved rounds, so that a slow moment of the machine hits every page alike.
+            for _round in range(args.rounds):
+                for label, path, auth in pages:
+                    samples[label].append(
+                        wrk(
+                            base,
+                            path,
+                            seconds=args.seconds,
+                            connections=args.connections,
+                            cookie=cookie if auth else None,
+                        )
+                    )
+    runs = [(label, median_result(samples[label])) for label, _path, _auth in pages]
     baseline = runs[0][1].rps
-    print(f"\n{'page':28} {'req/s':>9} {'ratio':>7} {'errors':>7}")
+    print(f"\nmedian of {args.rounds} interleaved rounds of {args.seconds}s, {args.connections} connections")
+    print(f"{'page':28} {'req/s':>9} {'ratio':>7} {'errors':>7}   every round (req/s)")
     for label, r in runs:
-        print(f"{label:28} {r.rps:9.1f} {r.rps / baseline:7.2f} {r.errors:7d}")
+        rounds = " ".join(f"{x.rps:.0f}" for x in samples[label])
+        print(f"{label:28} {r.rps:9.1f} {r.rps / baseline:7.2f} {r.errors:7d}   {rounds}")
 
 
 if __name__ == "__main__":
