@@ -55,9 +55,9 @@ def send(to: str, kind: str, locale: str, **context: Any) -> None:
     msg["To"] = to
     msg["Date"] = formatdate(localtime=False)
     msg["Message-ID"] = make_msgid(domain="coberta.example")
-    msg["Content-Language"] = locale
     msg.set_content(text)
     msg.add_alternative(html, subtype="html")
+    msg["Content-Language"] = locale  # after the content: set_content() drops Content-* headers
     if has_request_context():
         g.setdefault("outgoing_mail", []).append(msg)
     else:
