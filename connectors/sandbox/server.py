@@ -1,0 +1,29 @@
+"""Serve a sandbox on loopback: in the foreground (``aggregator sandbox``) or in a thread (tests, demo)."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from werkzeug.serving import BaseWSGIServer, make_server
+
+
+def serve(app: Any, host: str = "127.0.0.1", port: int = 0) -> BaseWSGIServer:
+    """A threaded WSGI server bound now (port 0 picks a free one); call ``serve_forever()``."""
+    return make_server(host, port, app, threaded=True)
+
+
+@contextlib.contextmanager
+def running(app: Any, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    """Run ``app`` in a daemon thread for the duration of the block; yields its base URL."""
+    server = serve(app, host, port)
+    thread = threading.Thread(target=server.serve_forever, name=f"sandbox:{server.port}", daemon=True)
+    thread.start()
+    try:
+        yield f"http://{host}:{server.port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+        server.server_close()
