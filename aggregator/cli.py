@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from typing import Any
 
 import click
 from flask import Flask, current_app
@@ -27,6 +29,27 @@ def register(app: Flask) -> None:
     app.cli.add_command(db_group)
     app.cli.add_command(create_user)
     app.cli.add_command(demo)
+    app.cli.add_command(sandbox_command)
+
+
+# Where ``aggregator demo`` and ``aggregator sandbox`` serve each insurer's sandbox by default.
+SANDBOX_PORTS = {"gnp": 8101, "australis": 8102}
+
+
+def _sandbox_specs() -> dict[str, Any]:
+    """Every registered connector that ships a sandbox, by slug."""
+    from connectors.registry import discover
+
+    specs = {}
+    for slug, cls in discover().items():
+        spec = cls.sandbox()
+        if spec is not None:
+            specs[slug] = (cls, spec)
+    return specs
+
+
+def _sandbox_port(slug: str, index: int, base: int = 8101) -> int:
+    return SANDBOX_PORTS.get(slug, base + 10 + index)
 
 
 @click.group("db", help="Database schema management (Alembic).")
@@ -119,18 +142,61 @@ def create_user(email: str, password: str, full_name: str | None, verified: bool
     click.echo(f"created {normalized} ({'verified' if verified else 'not verified'})")
 
 
+@click.command("sandbox")
+@click.argument("slug")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=None, help="default: 8101 for gnp, 8102 for australis")
+@click.option("--seed", type=int, default=2026, show_default=True, help="the fictional data's seed")
+@click.option("--clients", type=int, default=None, help="generate a large portfolio of N clients (load tests)")
+@click.option("--latency-ms", type=int, default=0, show_default=True, help="added to every answer")
+def sandbox_command(slug: str, host: str, port: int | None, seed: int, clients: int | None, latency_ms: int) -> None:
+    """Serve one insurer's sandbox API alone (fictional data, fault controls at /__sandbox/faults)."""
+    specs = _sandbox_specs()
+    if slug not in specs:
+        raise click.BadParameter(f"no sandbox called {slug!r}; known: {', '.join(specs) or 'none'}", param_hint="SLUG")
+    cls, spec = specs[slug]
+    options: dict[str, Any] = {"seed": seed}
+    if clients:
+        options["clients"] = clients
+    app = spec.make_app(**options)
+    from werkzeug.test import Client
+
+    from connectors.sandbox import serve
+
+    if latency_ms:  # through the sandbox's own fault controls (DELETE on them removes it too)
+        answer = Client(app).post(spec.faults_path, json={"latency_ms": latency_ms})
+        if answer.status_code != 200:
+            raise click.ClickException(f"the sandbox refused the latency: {answer.get_data(as_text=True)}")
+    server = serve(app, host, port if port is not None else _sandbox_port(slug, 0))
+    base = f"http://{host}:{server.port}"
+    click.secho(f"  {cls.display_name} sandbox — {base}", bold=True)
+    for key, value in spec.settings_for(base).items():
+        click.echo(f"    AGGREGATOR_{slug.upper()}_{key.upper()}={value}")
+    click.echo(f"  Faults: POST/DELETE {base}{spec.faults_path}")
+    with contextlib.suppress(KeyboardInterrupt):
+        server.serve_forever()
+
+
 @click.command("demo")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @with_appcontext
 def demo(host: str, port: int) -> None:
-    """Create and migrate the database, load the demo accounts and serve the portal."""
+    """Create and migrate the database, load the demo accounts, start the insurer sandboxes, serve the portal."""
+    import threading
+
     from werkzeug.serving import run_simple
 
     from aggregator import migrate
+    from connectors.sandbox import serve
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     migrate.upgrade(app)
+    sandboxes = []
+    for index, (slug, (cls, spec)) in enumerate(_sandbox_specs().items()):
+        server = serve(spec.make_app(), host, _sandbox_port(slug, index))
+        threading.Thread(target=server.serve_forever, name=f"sandbox-{slug}", daemon=True).start()
+        sandboxes.append((cls.display_name, f"http://{host}:{server.port}"))
     for email, password, name, verified in DEMO_ACCOUNTS:
         ensure_user(email, password, full_name=name, verified=verified)
     outbox = os.path.join(app.instance_path, "outbox")
@@ -139,6 +205,10 @@ def demo(host: str, port: int) -> None:
     click.echo("  Demo accounts (email / password):")
     for email, password, _name, verified in DEMO_ACCOUNTS:
         click.echo(f"    {email:34} {password:18} {'verified' if verified else 'email not verified yet'}")
+    if sandboxes:
+        click.echo("  Insurer sandboxes (fictional data):")
+        for name, base in sandboxes:
+            click.echo(f"    {name:34} {base}")
     mail_target = app.config.get("MAIL_URL") or f"this console and {outbox}"
     click.echo(f"  Emails (verification links...) go to {mail_target}")
     click.echo("")
