@@ -80,6 +80,8 @@ class SandboxSamples:
     email_with_clients: str | None  # an email the insurer links to at least one client
     paged_client: TaxId  # a client whose portfolio spans several pages at ``page_size``
     page_size: int  # the sandbox page size that gives ``paged_client`` at least 5 pages
+    paged_policy: str | None = None  # an in-force policy of ``paged_client``: the kit verifies it to fetch
+    paged_path: str | None = None  # path prefix of the paginated listing; None: the kit finds it
 
 
 @dataclass(frozen=True)

@@ -105,6 +105,12 @@ class CircuitBreaker:
                 self._state = self.OPEN
                 self._opened_at = self._clock()
 
+    def release(self) -> None:
+        """A call ended with no verdict on the insurer (it was never sent, or failed on our side):
+        if it was the half-open trial, let the next call be the trial instead."""
+        with self._lock:
+            self._trial_in_flight = False
+
     def reset(self) -> None:
         self.success()
 
@@ -149,9 +155,10 @@ _current_op: ContextVar[Operation | None] = ContextVar("connector_operation", de
 # --- log hygiene --------------------------------------------------------------------------------
 
 _PERSONAL_ID = re.compile(
-    r"[A-ZÑ&]{3,4}\d{6}[A-Z0-9]{3}"  # RFC (people and companies)
-    r"|[A-Z]{4}\d{6}[HM][A-Z]{5}[A-Z0-9]\d"  # CURP
+    r"[A-Z]{4}\d{6}[HM][A-Z]{5}[A-Z0-9]\d"  # CURP (before RFC: a CURP starts with an RFC-like prefix)
+    r"|[A-ZÑ&]{3,4}\d{6}[A-Z0-9]{3}"  # RFC (people and companies)
     r"|\b\d{2}-?\d{8}-?\d\b"  # CUIT / CUIL
+    r"|\b\d{1,2}\.\d{3}\.\d{3}\b"  # DNI as Argentines write it: 12.345.678
     r"|\b\d{7,8}\b",  # DNI and other long numbers
     re.IGNORECASE,
 )
@@ -246,7 +253,7 @@ class InsurerHttp:
         method = method.upper()
         op = _current_op.get()
         if op is None:
-            with self.operation(f"{method} {path}") as own:
+            with self.operation(f"{method} {_log_path(path)}") as own:
                 return self._call(own, method, path, params, json, data, headers, idempotent, expect, auth)
         return self._call(op, method, path, params, json, data, headers, idempotent, expect, auth)
 
@@ -281,10 +288,10 @@ class InsurerHttp:
         url = self.url(path)
         last_error: InsurerUnavailable | None = None
         for attempt in range(1, attempts + 1):
-            self.breaker.before_call()
             remaining = op.remaining()
-            if remaining <= 0:
-                raise InsurerUnavailable(f"{self.insurer}: deadline of {op.name} exceeded") from last_error
+            if remaining <= 0:  # checked before the breaker, so a call never sent is never its trial
+                raise InsurerUnavailable(f"{self.insurer}: deadline of {scrub(op.name)} exceeded") from last_error
+            self.breaker.before_call()
             timeout = (min(self.policy.connect_timeout, remaining), min(self.policy.read_timeout, remaining))
             request_id = uuid.uuid4().hex
             call_headers = {"X-Request-Id": request_id, **(headers or {})}
@@ -307,6 +314,9 @@ class InsurerHttp:
                 if attempt < attempts and self._pause(op, self._backoff(attempt)):
                     continue
                 raise last_error from exc
+            except BaseException:
+                self.breaker.release()  # e.g. an OAuth2Session's token refresh refused: not the insurer's API
+                raise
             self._log(op, method, url, status, started, attempt, request_id)
             if status >= 500:
                 self.breaker.failure()
@@ -353,7 +363,7 @@ class InsurerHttp:
             "insurer call",
             extra={
                 "insurer": self.insurer,
-                "operation": op.name,
+                "operation": scrub(op.name),
                 "operation_id": op.id,
                 "method": method,
                 "path": _log_path(url),

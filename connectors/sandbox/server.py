@@ -19,7 +19,9 @@ def serve(app: Any, host: str = "127.0.0.1", port: int = 0) -> BaseWSGIServer:
 def running(app: Any, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
     """Run ``app`` in a daemon thread for the duration of the block; yields its base URL."""
     server = serve(app, host, port)
-    thread = threading.Thread(target=server.serve_forever, name=f"sandbox:{server.port}", daemon=True)
+    thread = threading.Thread(
+        target=lambda: server.serve_forever(poll_interval=0.05), name=f"sandbox:{server.port}", daemon=True
+    )
     thread.start()
     try:
         yield f"http://{host}:{server.port}"
