@@ -24,7 +24,7 @@ def test_sandbox_command_answers_real_http(slug: str, tmp_path: Path) -> None:
     assert spec is not None
     port = free_port()
     env = {**os.environ, "AGGREGATOR_INSTANCE_PATH": str(tmp_path)}
-    proc = subprocess.Popen(  # noqa: S603 - our own command line
+    proc = subprocess.Popen(
         [sys.executable, "-m", "aggregator.cli", "sandbox", slug, "--port", str(port)],
         cwd=ROOT,
         env=env,
