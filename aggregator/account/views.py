@@ -24,7 +24,6 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import to_user_timezone
 from flask_login import current_user, login_required
-from user_agents import parse as parse_user_agent
 from wtforms import Field
 
 from aggregator import ratelimit
@@ -136,12 +135,11 @@ class SessionRow:
 
 def _session_row(record: UserSession, current_id: int | None) -> SessionRow:
     info = sessions.describe(record)
-    ua = parse_user_agent(record.user_agent or "")
     reason = record.revoked_reason or ""
     return SessionRow(
         id=record.id,
         device=info.device or _("Unknown device"),
-        icon="phone" if ua.is_mobile or ua.is_tablet or record.channel == "app" else "laptop",
+        icon="phone" if info.handheld else "laptop",
         place=info.place or _("Unknown place"),
         channel=str(CHANNELS.get(record.channel, record.channel)),
         method=_method_label(record.method),

@@ -461,10 +461,22 @@ def _sign_in(user: User, identity: SocialIdentity, seen: ExternalIdentity, next_
     return redirect(after_sign_in_target(user, next_url))
 
 
-def _existing_account(provider: Provider) -> tuple[str, int]:
-    """Seed 003: the email already has an account; no sign-in, no link — sign in as usual, then connect."""
+def _existing_account(provider: Provider) -> Any:
+    """Seed 003: the email already has an account; no sign-in, no link — sign in as usual, then connect.
+
+    A redirect, so that reloading the page does not replay the used authorization code.
+    """
     audit.record("login.oauth_existing_account", outcome="refused", provider=provider.name)
-    return render_template("auth/oauth_existing_account.html", provider=provider), 200
+    return redirect(url_for("oauth.existing_account", name=provider.name), 303)
+
+
+@bp.route("/<name>/existing-account")
+def existing_account(name: str) -> Any:
+    """The explanation page of ``_existing_account`` (it names no account and changes nothing)."""
+    provider = find_provider(name)
+    if provider is None:
+        abort(404)
+    return render_template("auth/oauth_existing_account.html", provider=provider)
 
 
 def _finish_sign_in(registration: Registration, seen: ExternalIdentity, next_url: str | None) -> Any:

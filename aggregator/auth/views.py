@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
@@ -233,7 +233,8 @@ def confirm_email_post(token: str) -> Any:
     form = EmptyForm()
     if not form.validate_on_submit():
         return render_template("auth/link_invalid.html", kind="email_change"), 400
-    user, error = accounts.confirm_email_change(token)
+    here = g.get("user_session") if current_user.is_authenticated else None
+    user, error = accounts.confirm_email_change(token, keep_session_id=here.id if here else None)
     if user is None:
         return render_template("auth/link_invalid.html", kind="email_change", message=error), 410
     flash(_("Your email is now %(email)s.", email=user.email), "success")

@@ -262,8 +262,8 @@ def request_email_change(user: User, new_email: str) -> None:
     audit.record("email.change_requested", actor_id=user.id, target_type="user", target_id=user.id)
 
 
-def confirm_email_change(token: str) -> tuple[User | None, str | None]:
-    """Apply an email change; returns (user, error message)."""
+def confirm_email_change(token: str, keep_session_id: int | None = None) -> tuple[User | None, str | None]:
+    """Apply an email change and end the user's other sessions; returns (user, error message)."""
     record = tokens.peek(token, EMAIL_CHANGE)
     if record is None:
         return None, str(_l("This link is no longer valid. Ask for a new one from “My account”."))
@@ -278,6 +278,8 @@ def confirm_email_change(token: str) -> tuple[User | None, str | None]:
     tokens.consume(token, EMAIL_CHANGE)
     user.email = new_email
     user.verified_at = utcnow()
+    # Like a password change: whoever is signed in elsewhere signs in again, with the new address.
+    sessions.revoke_all(user.id, "email_changed", except_id=keep_session_id)
     audit.record("email.changed", actor_id=user.id, target_type="user", target_id=user.id)
     return user, None
 

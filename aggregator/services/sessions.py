@@ -161,15 +161,17 @@ class DeviceInfo:
 
     device: str
     place: str
+    handheld: bool  # a phone or tablet (or the mobile app)
 
 
 def describe(record: UserSession) -> DeviceInfo:
-    """'Chrome en Windows', '127.0.0.1 (este equipo)'-style description of a session."""
+    """'Chrome · Windows' and the address a session was signed in from."""
     ua = parse_user_agent(record.user_agent or "")
     browser = ua.browser.family if ua.browser.family != "Other" else ""
     system = ua.os.family if ua.os.family != "Other" else ""
     device = " · ".join(p for p in (browser, system) if p) or (record.user_agent or "")[:60]
-    return DeviceInfo(device=device, place=record.ip or "")
+    handheld = bool(ua.is_mobile or ua.is_tablet or record.channel == "app")
+    return DeviceInfo(device=device, place=record.ip or "", handheld=handheld)
 
 
 def list_for(user_id: int, limit: int = 10) -> list[UserSession]:

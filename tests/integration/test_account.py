@@ -410,6 +410,23 @@ def test_change_email(client: FlaskClient, mailbox: Mailbox, app: Flask) -> None
     assert login(fresh, "ana.nueva@example.com").status_code == 302
 
 
+def test_confirming_an_email_change_elsewhere_ends_the_signed_in_session(
+    client: FlaskClient, mailbox: Mailbox, app: Flask
+) -> None:
+    register_verified(client, mailbox, "eva@example.com")
+    mailbox.clear()
+    post_form(
+        client, "/account/security", "/account/security/email", new_email="eva.nueva@example.com",
+        current_password=STRONG_PASSWORD,
+    )  # fmt: skip
+    link = link_in(mailbox.wait_for("eva.nueva@example.com", "Confirm your new email"), "/auth/confirm-email/")
+    other_device = english_browser(app)
+    assert confirm_link(other_device, link).status_code == 302
+    ended = client.get("/account/", follow_redirects=True)
+    assert ended.request.path == "/auth/login"
+    assert "Your email changed, so your sessions were closed" in ended.get_data(as_text=True)
+
+
 def test_changing_to_a_taken_email_gives_the_same_first_answer(
     client: FlaskClient, mailbox: Mailbox, app: Flask
 ) -> None:
