@@ -125,7 +125,8 @@ def _register_blueprints(app: Flask) -> None:
 
 
 def _register_hooks(app: Flask) -> None:
-    from aggregator.services import access
+    from aggregator import jobs
+    from aggregator.services import access, sync  # noqa: F401  (sync registers its job handler)
 
     app.before_request(access.guard_unverified)
 
@@ -137,14 +138,17 @@ def _register_hooks(app: Flask) -> None:
         except Exception:
             db.session.rollback()
             mail.discard_queued()
+            jobs.discard_pending()
             raise
         mail.flush_queued(app)
+        jobs.dispatch_pending(app)
         return response
 
     @app.teardown_request
     def _forget_mail(exc: BaseException | None) -> None:
         if exc is not None:
             mail.discard_queued()
+            jobs.discard_pending()
 
     @app.context_processor
     def _globals() -> dict[str, Any]:

@@ -56,6 +56,27 @@ class BaseConfig:
     RESET_TOKEN_MINUTES = 60
     EMAIL_CHANGE_TOKEN_HOURS = 48
 
+    # Insurers and syncs (DESIGN §5). CONNECTOR_SETTINGS maps a slug to its settings (tests, demo);
+    # otherwise AGGREGATOR_<SLUG>_<NAME> variables, otherwise the connector's local sandbox.
+    CONNECTORS_ENABLED = ""  # comma list of slugs; empty: every registered connector
+    CONNECTOR_SETTINGS: dict[str, dict[str, str]] | None = None
+    CONNECTOR_HTTP_POLICY: dict[str, float] | None = None  # HttpPolicy fields: read_timeout, deadline...
+    JOBS_BACKEND = "thread"  # inline | thread | celery
+    JOBS_LANE_WORKERS = 8  # thread backend: workers per lane (one lane per insurer)
+    SYNC_CONCURRENCY_PER_INSURER = 8  # syncs talking to one insurer at once, per process
+    SYNC_INTERVAL_MINUTES = 360
+    SYNC_RETRY_BASE_MINUTES = 2
+    SYNC_LOCK_MINUTES = 10  # a sync older than this is presumed dead and may be taken over
+
+    # Linking a profile by tax ID + policy number (seed 003).
+    LINK_TIMEOUT_SECONDS = 8.0  # every insurer is asked in parallel within this bound
+    LINK_MIN_SECONDS = 0.4  # every answer takes at least this long: timing reveals nothing
+    LINK_USER_FAILURES = 5  # failures per key and window before a lock
+    LINK_TARGET_FAILURES = 5
+    LINK_IP_FAILURES = 20
+    LINK_WINDOW_MINUTES = 60
+    LINK_LOCK_MINUTES = 15  # the first lock; each further lock doubles, up to a day
+
     TERMS_VERSION = "2026-11"
     PRIVACY_VERSION = "2026-11"
 
@@ -92,6 +113,8 @@ class TestingConfig(DevelopmentConfig):
     ENV_NAME = "testing"
     TESTING = True
     MAIL_ASYNC = False
+    JOBS_BACKEND = "inline"
+    LINK_MIN_SECONDS = 0.0
     ARGON2_TIME_COST = 1
     ARGON2_MEMORY_COST = 8192
     ARGON2_PARALLELISM = 1

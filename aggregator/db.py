@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from flask import current_app
+from flask.globals import app_ctx
 from sqlalchemy import MetaData, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session
@@ -46,11 +47,17 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, **kwargs)
 
 
+def _app_ctx_id() -> int:
+    return id(app_ctx._get_current_object())  # type: ignore[attr-defined]
+
+
 class Database:
     """Engine per app + a scoped session bound to the current app; the request commits, services flush."""
 
     def __init__(self) -> None:
-        self.session: scoped_session[Session] = scoped_session(self._new_session)  # type: ignore[arg-type]
+        # One session per app context (not per thread): a job run inline after a request, in its own
+        # app context, gets its own session and transaction.
+        self.session: scoped_session[Session] = scoped_session(self._new_session, scopefunc=_app_ctx_id)  # type: ignore[arg-type]
 
     @staticmethod
     def _new_session() -> Session:

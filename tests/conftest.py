@@ -127,8 +127,65 @@ def _reset_postgres(url: str) -> None:
     engine.dispose()
 
 
+# --- the insurers' sandboxes ----------------------------------------------------------------------
+
+
+@dataclass
+class Sandbox:
+    """One insurer sandbox served on loopback for the whole session, with its fault controls."""
+
+    slug: str
+    base: str
+    faults_path: str
+    samples: Any  # connectors.base.SandboxSamples
+
+    def faults(self, **spec: Any) -> None:
+        """Inject faults (see connectors.sandbox.faults): status, on_request, path, latency_ms, ..."""
+        import requests
+
+        answer = requests.post(self.base + self.faults_path, json=spec, timeout=5)
+        assert answer.status_code == 200, answer.text
+
+    def clear(self) -> None:
+        import requests
+
+        requests.delete(self.base + self.faults_path, timeout=5)
+
+
 @pytest.fixture(scope="session")
-def app_config(tmp_path_factory: pytest.TempPathFactory, smtp_server: tuple[str, int, Mailbox]) -> dict[str, Any]:
+def sandbox_servers() -> Iterator[dict[str, Sandbox]]:
+    """Every registered connector's sandbox (default seed), each on a free loopback port."""
+    from connectors.registry import discover
+    from connectors.sandbox import serve
+
+    servers, found = [], {}
+    for slug, cls in discover().items():
+        spec = cls.sandbox()
+        if spec is None:
+            continue
+        server = serve(spec.make_app(), "127.0.0.1", 0)
+        threading.Thread(target=server.serve_forever, daemon=True, name=f"sandbox-{slug}").start()
+        servers.append(server)
+        found[slug] = Sandbox(slug, f"http://127.0.0.1:{server.port}", spec.faults_path, spec.samples)
+    yield found
+    for server in servers:
+        server.shutdown()
+
+
+@pytest.fixture
+def sandboxes(sandbox_servers: dict[str, Sandbox]) -> Iterator[dict[str, Sandbox]]:
+    """The sandboxes, with their faults cleared after the test."""
+    yield sandbox_servers
+    for sandbox in sandbox_servers.values():
+        sandbox.clear()
+
+
+@pytest.fixture(scope="session")
+def app_config(
+    tmp_path_factory: pytest.TempPathFactory,
+    smtp_server: tuple[str, int, Mailbox],
+    sandbox_servers: dict[str, Sandbox],
+) -> dict[str, Any]:
     instance = tmp_path_factory.mktemp("instance")
     os.environ["AGGREGATOR_INSTANCE_PATH"] = str(instance)
     db_url = TEST_DB_URL or f"sqlite:///{instance / 'test.db'}"
@@ -139,8 +196,28 @@ def app_config(tmp_path_factory: pytest.TempPathFactory, smtp_server: tuple[str,
         "MAIL_URL": f"smtp://{smtp_server[0]}:{smtp_server[1]}",
         "REDIS_URL": TEST_REDIS_URL,
         "SERVER_NAME": None,
+        "CONNECTOR_SETTINGS": {
+            slug: cls.sandbox().settings_for(sandbox_servers[slug].base)  # type: ignore[union-attr]
+            for slug, cls in _connector_classes().items()
+            if slug in sandbox_servers
+        },
+        # Short timeouts and one quick retry: a fault test must not wait for production timeouts.
+        "CONNECTOR_HTTP_POLICY": {
+            "connect_timeout": 1.0,
+            "read_timeout": 1.0,
+            "deadline": 3.0,
+            "max_attempts": 2,
+            "backoff_base": 0.01,
+            "backoff_max": 0.05,
+        },
     }
     return config
+
+
+def _connector_classes() -> dict[str, Any]:
+    from connectors.registry import discover
+
+    return discover()
 
 
 @pytest.fixture(scope="session")
@@ -170,6 +247,11 @@ def _clean_state(request: pytest.FixtureRequest) -> Iterator[None]:
             for table in reversed(Base.metadata.sorted_tables):
                 conn.execute(table.delete())
         limiter.reset()
+    from aggregator.services.insurers import reset_connectors
+    from connectors.http import reset_breakers
+
+    reset_connectors(flask_app)  # fresh connectors and breakers: one test's dead insurer is not the next one's
+    reset_breakers()
 
 
 @pytest.fixture

@@ -1,6 +1,20 @@
 """All models, imported so that ``Base.metadata`` knows every table."""
 
 from aggregator.models.audit import AuditEvent
+from aggregator.models.insurance import (
+    Claim,
+    ClientProfile,
+    Coverage,
+    Document,
+    Insurer,
+    InsurerAccount,
+    Job,
+    LinkThrottle,
+    Policy,
+    ProfileGrant,
+    Receipt,
+    SyncRun,
+)
 from aggregator.models.user import (
     Consent,
     NotificationPreference,
@@ -12,10 +26,22 @@ from aggregator.models.user import (
 
 __all__ = [
     "AuditEvent",
+    "Claim",
+    "ClientProfile",
     "Consent",
+    "Coverage",
+    "Document",
+    "Insurer",
+    "InsurerAccount",
+    "Job",
+    "LinkThrottle",
     "NotificationPreference",
     "OneTimeToken",
+    "Policy",
+    "ProfileGrant",
+    "Receipt",
     "SocialIdentity",
+    "SyncRun",
     "User",
     "UserSession",
 ]

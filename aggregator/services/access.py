@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from flask import render_template, request
+from flask import abort, render_template, request
 from flask_login import current_user
+from sqlalchemy import Select, or_, select
+from sqlalchemy.orm import joinedload
+
+from aggregator.extensions import db
+
+if TYPE_CHECKING:
+    from aggregator.models import Claim, ClientProfile, Document, InsurerAccount, Policy
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -44,3 +51,91 @@ def verified_required(view: F) -> F:
         return view(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
+
+
+# --- insurance data: every query is scoped by the profiles the user holds a live grant on ---------
+
+
+def visible_profiles(user_id: int) -> Select[Any]:
+    """The ids of the client profiles ``user_id`` may see (a subquery for ``.in_()``)."""
+    from aggregator.models import ProfileGrant
+
+    return select(ProfileGrant.profile_id).where(ProfileGrant.user_id == user_id, ProfileGrant.revoked_at.is_(None))
+
+
+def visible_accounts(user_id: int) -> Select[Any]:
+    """The ids of the insurer accounts of those profiles."""
+    from aggregator.models import InsurerAccount
+
+    return select(InsurerAccount.id).where(InsurerAccount.profile_id.in_(visible_profiles(user_id)))
+
+
+def profile_or_404(user_id: int, profile_id: int) -> ClientProfile:
+    """A profile the user may see; anything else is 404, whether it exists or not."""
+    from aggregator.models import ClientProfile
+
+    found = db.session.scalar(
+        select(ClientProfile).where(ClientProfile.id == profile_id, ClientProfile.id.in_(visible_profiles(user_id)))
+    )
+    if found is None:
+        abort(404)
+    return found
+
+
+def policy_or_404(user_id: int, policy_id: int) -> Policy:
+    """A policy of one of the user's profiles, with its insurer and account loaded; else 404."""
+    from aggregator.models import Policy
+
+    found = db.session.scalar(
+        select(Policy)
+        .options(joinedload(Policy.insurer), joinedload(Policy.account))
+        .where(Policy.id == policy_id, Policy.account_id.in_(visible_accounts(user_id)))
+    )
+    if found is None:
+        abort(404)
+    return found
+
+
+def claim_or_404(user_id: int, claim_id: int) -> Claim:
+    """A claim of one of the user's profiles, with its policy and insurer loaded; else 404."""
+    from aggregator.models import Claim
+
+    found = db.session.scalar(
+        select(Claim)
+        .options(joinedload(Claim.policy), joinedload(Claim.insurer))
+        .where(Claim.id == claim_id, Claim.account_id.in_(visible_accounts(user_id)))
+    )
+    if found is None:
+        abort(404)
+    return found
+
+
+def document_or_404(user_id: int, document_id: int) -> Document:
+    """A document of a policy or claim the user may see; else 404."""
+    from aggregator.models import Claim, Document, Policy
+
+    accounts = visible_accounts(user_id)
+    found = db.session.scalar(
+        select(Document).where(
+            Document.id == document_id,
+            or_(
+                Document.policy_id.in_(select(Policy.id).where(Policy.account_id.in_(accounts))),
+                Document.claim_id.in_(select(Claim.id).where(Claim.account_id.in_(accounts))),
+            ),
+        )
+    )
+    if found is None:
+        abort(404)
+    return found
+
+
+def account_or_404(user_id: int, account_id: int) -> InsurerAccount:
+    """An insurer account of one of the user's profiles; else 404."""
+    from aggregator.models import InsurerAccount
+
+    found = db.session.scalar(
+        select(InsurerAccount).where(InsurerAccount.id == account_id, InsurerAccount.id.in_(visible_accounts(user_id)))
+    )
+    if found is None:
+        abort(404)
+    return found
