@@ -113,14 +113,18 @@ def _register_blueprints(app: Flask) -> None:
     from aggregator.auth.oauth import bp as oauth_bp
     from aggregator.auth.oauth import register_providers
     from aggregator.auth.views import bp as auth_bp
+    from aggregator.policies.views import bp as policies_bp
     from aggregator.portal.views import bp as portal_bp
     from aggregator.portal.views import pages as pages_bp
+    from aggregator.profiles.views import bp as profiles_bp
 
     app.register_blueprint(portal_bp)
     app.register_blueprint(pages_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(oauth_bp)
     app.register_blueprint(account_bp)
+    app.register_blueprint(profiles_bp)
+    app.register_blueprint(policies_bp)
     register_providers(app)
 
 

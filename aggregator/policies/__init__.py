@@ -1,0 +1,1 @@
+"""Policies and claims across insurers: detail pages, documents, the claims list."""
