@@ -6,7 +6,7 @@ HTMX_VERSION=2.0.8
 BOOTSTRAP_VERSION=5.3.8
 ICONS_VERSION=1.13.1
 # The icons the templates use (templates call icon("name")).
-ICONS="shield-check envelope-check envelope-paper key hourglass-split compass arrow-repeat person-vcard shield-lock phone laptop display download trash3 box-arrow-right check-circle-fill exclamation-triangle link-45deg google facebook building bell"
+ICONS="shield-check envelope-check envelope-paper key hourglass-split compass arrow-repeat person-vcard shield-lock phone laptop display download trash3 box-arrow-right check-circle-fill exclamation-triangle link-45deg google facebook building bell car-front heart-pulse house-door umbrella file-earmark-pdf file-earmark-text clipboard-pulse search funnel clock-history telephone people person person-plus plus-lg x-lg receipt calendar-event chevron-right arrow-left cloud-slash info-circle unlock lock briefcase cash-coin shield-exclamation exclamation-circle check2 hourglass link phone-vibrate tablet smartwatch controller heart"
 root=$(cd "$(dirname "$0")/.." && pwd)
 dest="$root/static/vendor"
 tmp=$(mktemp -d)
