@@ -30,10 +30,8 @@ def register(app: Flask) -> None:
     app.cli.add_command(create_user)
     app.cli.add_command(demo)
     app.cli.add_command(sandbox_command)
-
-
-# Where ``aggregator demo`` and ``aggregator sandbox`` serve each insurer's sandbox by default.
-SANDBOX_PORTS = {"gnp": 8101, "australis": 8102}
+    app.cli.add_command(sync_command)
+    app.cli.add_command(worker_command)
 
 
 def _sandbox_specs() -> dict[str, Any]:
@@ -48,8 +46,11 @@ def _sandbox_specs() -> dict[str, Any]:
     return specs
 
 
-def _sandbox_port(slug: str, index: int, base: int = 8101) -> int:
-    return SANDBOX_PORTS.get(slug, base + 10 + index)
+def _sandbox_port(slug: str, index: int) -> int:
+    """Where ``aggregator demo`` and ``aggregator sandbox`` serve a sandbox (the connectors' default too)."""
+    from aggregator.services.insurers import sandbox_port
+
+    return sandbox_port(slug, index)
 
 
 @click.group("db", help="Database schema management (Alembic).")
@@ -177,42 +178,166 @@ def sandbox_command(slug: str, host: str, port: int | None, seed: int, clients: 
         server.serve_forever()
 
 
+@click.command("sync")
+@click.option("--all", "everything", is_flag=True, help="every insurer account, due or not")
+@click.option("--account", "account_ids", type=int, multiple=True, help="only this insurer account id (repeatable)")
+@with_appcontext
+def sync_command(everything: bool, account_ids: tuple[int, ...]) -> None:
+    """Sync the insurer accounts that are due (for cron); with the thread backend, wait for them."""
+    from sqlalchemy import func, select
+
+    from aggregator import jobs
+    from aggregator.extensions import db
+    from aggregator.models import InsurerAccount
+    from aggregator.services import insurers, sync
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    insurers.ensure_insurers()
+    jobs.requeue_stuck()
+    if everything or account_ids:
+        query = select(InsurerAccount).order_by(InsurerAccount.id)
+        if account_ids:
+            query = query.where(InsurerAccount.id.in_(account_ids))
+        queued = sum(sync.request_sync(a, "schedule") for a in db.session.scalars(query))
+    else:
+        queued = sync.enqueue_due()
+    db.session.commit()
+    backend = jobs.backend_for(app)
+    jobs.dispatch_pending(app)
+    click.echo(f"{queued} insurer account(s) queued for sync ({backend.name} backend)")
+    if backend.name == "celery":
+        click.echo("the Celery workers run them; see the jobs table for their state")
+        return
+    jobs.shutdown(app, wait=True)
+    db.session.expire_all()
+    rows = db.session.execute(
+        select(InsurerAccount.health, func.count()).group_by(InsurerAccount.health).order_by(InsurerAccount.health)
+    ).all()
+    click.echo("accounts by health: " + (", ".join(f"{health} {count}" for health, count in rows) or "none"))
+
+
+@click.command("worker")
+@click.option("--concurrency", type=int, default=8, show_default=True, help="jobs run at once (threads)")
+@click.option("--loglevel", default="INFO", show_default=True)
+@with_appcontext
+def worker_command(concurrency: int, loglevel: str) -> None:
+    """Run a Celery worker for sync jobs (needs AGGREGATOR_REDIS_URL and AGGREGATOR_JOBS_BACKEND=celery)."""
+    from aggregator.worker import start_worker
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    start_worker(app, concurrency, loglevel)
+
+
 @click.command("demo")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @with_appcontext
 def demo(host: str, port: int) -> None:
-    """Create and migrate the database, load the demo accounts, start the insurer sandboxes, serve the portal."""
-    import threading
-
+    """Create and migrate the database, start the insurer sandboxes, load the demo accounts and serve the portal."""
     from werkzeug.serving import run_simple
 
     from aggregator import migrate
-    from connectors.sandbox import serve
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     migrate.upgrade(app)
-    sandboxes = []
-    for index, (slug, (cls, spec)) in enumerate(_sandbox_specs().items()):
-        server = serve(spec.make_app(), host, _sandbox_port(slug, index))
-        threading.Thread(target=server.serve_forever, name=f"sandbox-{slug}", daemon=True).start()
-        sandboxes.append((cls.display_name, f"http://{host}:{server.port}"))
+    sandboxes = _start_demo_sandboxes(host)
     for email, password, name, verified in DEMO_ACCOUNTS:
         ensure_user(email, password, full_name=name, verified=verified)
+    linked = seed_demo_profiles(app, DEMO_ACCOUNTS[0][0])
+    _start_scheduler(app)
     outbox = os.path.join(app.instance_path, "outbox")
     click.echo("")
     click.secho(f"  {app.config['PORTAL_NAME']} demo — http://{host}:{port}/", bold=True)
     click.echo("  Demo accounts (email / password):")
     for email, password, _name, verified in DEMO_ACCOUNTS:
         click.echo(f"    {email:34} {password:18} {'verified' if verified else 'email not verified yet'}")
+    if linked:
+        click.echo(f"  {DEMO_ACCOUNTS[0][0]} holds: {linked}")
     if sandboxes:
         click.echo("  Insurer sandboxes (fictional data):")
-        for name, base in sandboxes:
-            click.echo(f"    {name:34} {base}")
+        for name, base, own in sandboxes:
+            click.echo(f"    {name:34} {base}{'' if own else '  (already running: yours)'}")
+    from aggregator.demo import MANUAL_PAIRS
+
+    click.echo("  Pairs for linking a profile by hand (ID type, ID number, policy number):")
+    for pair in MANUAL_PAIRS:
+        click.echo(f"    {pair.insurer:10} {pair.id_type:5} {pair.id_number:14} {pair.policy_number:16} {pair.name}")
     mail_target = app.config.get("MAIL_URL") or f"this console and {outbox}"
     click.echo(f"  Emails (verification links...) go to {mail_target}")
     click.echo("")
     run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)
+
+
+def _start_demo_sandboxes(host: str) -> list[tuple[str, str, bool]]:
+    """Serve each sandbox on its usual port, unless something (your own ``aggregator sandbox``) already does."""
+    import socket
+    import threading
+
+    from connectors.sandbox import serve
+
+    started = []
+    for index, (slug, (cls, spec)) in enumerate(_sandbox_specs().items()):
+        port = _sandbox_port(slug, index)
+        with socket.socket() as probe:
+            taken = probe.connect_ex((host, port)) == 0
+        if not taken:
+            server = serve(spec.make_app(), host, port)
+            threading.Thread(target=server.serve_forever, name=f"sandbox-{slug}", daemon=True).start()
+        started.append((cls.display_name, f"http://{host}:{port}", not taken))
+    return started
+
+
+def seed_demo_profiles(app: Flask, email: str) -> str:
+    """Link the demo user's client profiles through the real linking path and sync them; a summary line."""
+    from sqlalchemy import select
+
+    from aggregator import jobs
+    from aggregator.demo import DEMO_PAIRS
+    from aggregator.extensions import db
+    from aggregator.models import User
+    from aggregator.services import linking
+
+    user = db.session.scalar(select(User).where(User.email == email))
+    if user is None:
+        return ""
+    names: list[str] = []
+    for pair in DEMO_PAIRS:
+        with app.test_request_context("/profiles/link", environ_base={"REMOTE_ADDR": "127.0.0.1"}):
+            user = db.session.get(User, user.id)
+            assert user is not None
+            result = linking.link_by_tax_id(user, pair.id_type, pair.id_number, pair.policy_number)
+            db.session.commit()
+            jobs.dispatch_pending(app)
+        if not result.ok:
+            click.secho(f"  could not link {pair.name} at {pair.insurer}: is its sandbox running?", fg="yellow")
+        elif pair.name not in names:
+            names.append(pair.name)
+    return ", ".join(names)
+
+
+def _start_scheduler(app: Flask, every_seconds: float = 60.0) -> None:
+    """The demo's cron: queue the syncs that are due, every minute (errors are retried here too)."""
+    import threading
+    import time
+
+    def loop() -> None:
+        from aggregator.extensions import db
+        from aggregator.services import sync
+
+        while True:
+            time.sleep(every_seconds)
+            with app.app_context():
+                try:
+                    sync.enqueue_due()
+                    db.session.commit()
+                    from aggregator import jobs
+
+                    jobs.dispatch_pending(app)
+                except Exception:  # the loop must survive a bad minute (database locked...)
+                    current_app.logger.exception("scheduled sync failed")
+                    db.session.rollback()
+
+    threading.Thread(target=loop, name="sync-scheduler", daemon=True).start()
 
 
 cli = FlaskGroup(

@@ -16,12 +16,12 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any, Protocol
 
 from flask import Flask, current_app, g
-from sqlalchemy import update
+from sqlalchemy import insert, update
 
 from aggregator.extensions import db
 from aggregator.models import Job
@@ -52,6 +52,20 @@ def enqueue(kind: str, payload: dict[str, Any], *, lane: str = "default", user_i
     return job
 
 
+def enqueue_many(kind: str, items: list[tuple[dict[str, Any], str]], *, user_id: int | None = None) -> list[str]:
+    """Record many jobs (payload, lane) with one INSERT; like ``enqueue``, dispatched after the commit."""
+    if not items:
+        return []
+    ids = [uuid.uuid4().hex for _ in items]
+    rows = [
+        {"id": job_id, "kind": kind, "lane": lane, "payload": payload, "user_id": user_id, "status": "queued"}
+        for job_id, (payload, lane) in zip(ids, items, strict=True)
+    ]
+    db.session.execute(insert(Job), rows)
+    g.setdefault("pending_jobs", []).extend((job_id, lane) for job_id, (_payload, lane) in zip(ids, items, strict=True))
+    return ids
+
+
 def dispatch_pending(app: Flask | None = None) -> int:
     """Hand the jobs created in this context to the backend; call after the commit. Returns how many."""
     pending: list[tuple[str, str]] = g.pop("pending_jobs", [])
@@ -77,20 +91,21 @@ def run_job(app: Flask, job_id: str) -> str:
                 update(Job)
                 .where(Job.id == job_id, Job.status == "queued")
                 .values(status="running", started_at=utcnow(), attempts=Job.attempts + 1)
-            )
+                .returning(Job.kind, Job.payload)
+                .execution_options(synchronize_session=False)
+            ).first()
             db.session.commit()
-            if claimed.rowcount == 0:  # type: ignore[attr-defined]
+            if claimed is None:
                 return "skipped"  # another worker has it, or it is done
-            job = db.session.get(Job, job_id)
-            assert job is not None
-            fn = HANDLERS.get(job.kind)
+            kind, payload = claimed
+            fn = HANDLERS.get(kind)
             status, error = "done", None
             try:
                 if fn is None:
-                    raise LookupError(f"no handler for job kind {job.kind!r}")
-                fn(dict(job.payload))
+                    raise LookupError(f"no handler for job kind {kind!r}")
+                fn(dict(payload or {}))
             except Exception as exc:
-                log.exception("job %s (%s) failed", job_id, job.kind)
+                log.exception("job %s (%s) failed", job_id, kind)
                 db.session.rollback()
                 status, error = "failed", f"{type(exc).__name__}: {exc}"[:300]
             db.session.execute(
@@ -136,6 +151,13 @@ class InlineBackend:
         return None
 
 
+def _log_crash(future: Future[str]) -> None:
+    """A pool thread's exception would vanish with its future: log it."""
+    exc = future.exception()
+    if exc is not None:
+        log.error("a job crashed outside its handler", exc_info=exc)
+
+
 class ThreadBackend:
     """One thread pool per lane, each as large as ``JOBS_LANE_WORKERS``."""
 
@@ -155,7 +177,7 @@ class ThreadBackend:
             return pool
 
     def submit(self, app: Flask, job_id: str, lane: str) -> None:
-        self._pool(lane).submit(run_job, app, job_id)
+        self._pool(lane).submit(run_job, app, job_id).add_done_callback(_log_crash)
 
     def shutdown(self, wait: bool = True) -> None:
         with self._lock:

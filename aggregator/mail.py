@@ -36,6 +36,7 @@ SUBJECTS: dict[str, Any] = {
     "provider_linked": _l("A sign-in method was connected to your account"),
     "provider_unlinked": _l("A sign-in method was removed from your account"),
     "account_deleted": _l("Your account was deleted"),
+    "profile_linked_notice": _l("A client profile of yours was linked to another account"),
 }
 
 _executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="mail")

@@ -26,6 +26,6 @@ def init_app(app: Flask) -> None:
         if app.config.get("SESSION_COOKIE_SECURE"):
             h.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
         if current_user and current_user.is_authenticated:
-            h["Cache-Control"] = "no-store"
+            h.setdefault("Cache-Control", "no-store")  # a view may be stricter (private, no-store)
             response.vary.add("Cookie")
         return response

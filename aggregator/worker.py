@@ -26,7 +26,9 @@ def celery_for(app: Flask) -> Celery:
         task_default_queue=str(app.config.get("CELERY_QUEUE") or "aggregator"),
     )
 
-    @celery.task(name="aggregator.run_job")
+    # shared=False: a shared task would be added to every Celery app made later in this process (tests,
+    # several portal apps), each then running jobs against the first portal app.
+    @celery.task(name="aggregator.run_job", shared=False)
     def run(job_id: str) -> str:
         from aggregator import jobs
 

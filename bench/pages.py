@@ -1,6 +1,6 @@
 """Requests per second of the public and signed-in pages, as ratios of a hello-world route.
 
-    python -m bench.pages [--seconds 8] [--connections 16]
+    python -m bench.pages [--seconds 8] [--connections 16] [--policies 50]
 
 Same gunicorn process and settings for every path, measured one after the other in one run.
 """
@@ -48,6 +48,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the median is reported")
+    parser.add_argument("--policies", type=int, default=50, help="policies of the signed-in user")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as instance:
         env = {"AGGREGATOR_INSTANCE_PATH": instance, "AGGREGATOR_ENV": "development"}
@@ -57,11 +58,18 @@ def main() -> None:
             [*aggregator, "create-user", "--email", EMAIL, "--password", PASSWORD, "--name", "Bench User"],
             cwd=ROOT, env={**env}, check=True, capture_output=True,
         )  # fmt: skip
+        seeded = subprocess.run(  # noqa: S603 - 50 policies through the sync engine's upsert
+            [sys.executable, "-m", "bench.seed", "--email", EMAIL, "--policies", str(args.policies)],
+            cwd=ROOT, env={**env}, check=True, capture_output=True, text=True,
+        )  # fmt: skip
+        ids = dict(part.split("=", 1) for part in seeded.stdout.split())
         pages = (
             ("hello world (baseline)", "/__bench/hello", False),
             ("health check", "/healthz", False),
             ("sign-in page", "/auth/login", False),
-            ("dashboard, signed in", "/", True),
+            (f"Mis seguros, {args.policies} policies", "/", True),
+            ("policy detail", f"/policies/{ids['policy']}", True),
+            ("claims", "/claims", True),
             ("Mi cuenta, signed in", "/account/", True),
         )
         samples: dict[str, list[Result]] = {label: [] for label, _path, _auth in pages}
@@ -84,10 +92,10 @@ def main() -> None:
     runs = [(label, median_result(samples[label])) for label, _path, _auth in pages]
     baseline = runs[0][1].rps
     print(f"\nmedian of {args.rounds} interleaved rounds of {args.seconds}s, {args.connections} connections")
-    print(f"{'page':28} {'req/s':>9} {'ratio':>7} {'errors':>7}   every round (req/s)")
+    print(f"{'page':32} {'req/s':>9} {'ratio':>7} {'errors':>7}   every round (req/s)")
     for label, r in runs:
         rounds = " ".join(f"{x.rps:.0f}" for x in samples[label])
-        print(f"{label:28} {r.rps:9.1f} {r.rps / baseline:7.2f} {r.errors:7d}   {rounds}")
+        print(f"{label:32} {r.rps:9.1f} {r.rps / baseline:7.2f} {r.errors:7d}   {rounds}")
 
 
 if __name__ == "__main__":

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from flask import (
     Blueprint,
+    Response,
     abort,
     current_app,
+    flash,
     jsonify,
     make_response,
     redirect,
@@ -15,13 +19,17 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import gettext
 from flask_login import current_user, login_required
 from sqlalchemy import text
 
 from aggregator.auth.forms import EmptyForm
 from aggregator.extensions import db
-from aggregator.i18n import LANG_COOKIE
+from aggregator.htmx import is_htmx, render, respond, trigger_name
+from aggregator.i18n import LANG_COOKIE, datetime_short
+from aggregator.models import Insurer, InsurerAccount
 from aggregator.netutil import is_safe_next
+from aggregator.services import portfolio, sync
 
 bp = Blueprint("portal", __name__)
 pages = Blueprint("pages", __name__)
@@ -29,11 +37,121 @@ pages = Blueprint("pages", __name__)
 LEGAL_DOCUMENTS = {"terms": "TERMS_VERSION", "privacy": "PRIVACY_VERSION"}
 
 
+PROBLEM_STATUSES = frozenset({"stale", "error", "needs_attention"})
+FILTER_TRIGGERS = frozenset({"filters", "q"})  # names of the elements whose requests change the URL
+
+
+@dataclass
+class InsurerHealth:
+    """One insurer's connections (one per linked profile) for the health panel."""
+
+    insurer: Insurer
+    accounts: list[InsurerAccount] = field(default_factory=list)
+
+
+@dataclass
+class Health:
+    """The connection health of all the user's insurer accounts."""
+
+    insurers: list[InsurerHealth]
+    syncing: bool
+    problems: list[InsurerAccount]
+    by_account: dict[int, InsurerAccount]
+    done: int
+    ages: dict[int, str]  # the data's age of the accounts in trouble, as their policy cards show it
+
+
+def health_of(accounts: list[InsurerAccount]) -> Health:
+    """Group accounts per insurer and note which are syncing or in trouble."""
+    grouped: dict[int, InsurerHealth] = {}
+    for account in accounts:
+        grouped.setdefault(account.insurer_id, InsurerHealth(account.insurer)).accounts.append(account)
+    statuses = [a.status for a in accounts]
+    problems = [a for a in accounts if a.status in PROBLEM_STATUSES]
+    return Health(
+        insurers=sorted(grouped.values(), key=lambda h: h.insurer.name.lower()),
+        syncing="syncing" in statuses,
+        problems=problems,
+        by_account={a.id: a for a in accounts},
+        done=sum(1 for s in statuses if s != "syncing"),
+        ages={a.id: datetime_short(a.last_success_at) for a in problems},
+    )
+
+
+def _profiles_of(accounts: list[InsurerAccount]) -> list[Any]:
+    seen: dict[int, Any] = {}
+    for account in accounts:
+        seen.setdefault(account.profile_id, account.profile)
+    return sorted(seen.values(), key=lambda p: p.name.lower())
+
+
 @bp.route("/")
 @login_required
 def dashboard() -> Any:
-    """'Mis seguros': filled by later issues; for now the first steps of a new account."""
-    return render_template("portal/dashboard.html")
+    """'Mis seguros': every policy of every linked profile, grouped by line, with filters and health."""
+    if not current_user.is_verified:
+        return render_template("portal/dashboard.html", verified=False)
+    filters = portfolio.Filters.from_args(request.args)
+    accounts = portfolio.user_accounts(current_user.id)
+    rows = portfolio.dashboard_rows(current_user.id, filters, accounts) if accounts else []
+    health = health_of(accounts)
+    today = date.today()
+    insurers = sorted({a.insurer.slug: a.insurer for a in accounts}.values(), key=lambda i: i.name.lower())
+    response = render(
+        "portal/dashboard.html",
+        block="results",
+        verified=True,
+        filters=filters,
+        accounts=accounts,
+        health=health,
+        groups=portfolio.group_by_line(rows),
+        total=len(rows),
+        profiles=_profiles_of(accounts),
+        insurers=insurers,
+        lines=portfolio.LINES,
+        status_filters=portfolio.STATUS_FILTERS,
+        today=today,
+        today_plus_window=today + portfolio.RENEWAL_WINDOW,
+    )
+    if is_htmx() and trigger_name() in FILTER_TRIGGERS:
+        # The address bar shows the filters in their clean form (no empty fields), so it can be shared.
+        args: dict[str, Any] = dict(filters.as_args())
+        response.headers["HX-Push-Url"] = url_for("portal.dashboard", **args)
+    return response
+
+
+@bp.route("/refresh", methods=["POST"])
+@login_required
+def refresh() -> Any:
+    """Queue a sync of every insurer account of the user's profiles; answer with the progress panel."""
+    queued = sync.refresh_for_user(current_user.id)
+    if not is_htmx():
+        if queued:
+            flash(gettext("We are updating your policies. This takes a few seconds."), "info")
+        else:
+            flash(gettext("Your policies are already being updated."), "info")
+        return redirect(url_for("portal.dashboard"), 303)
+    accounts = portfolio.user_accounts(current_user.id)
+    return _health_fragment(accounts, was_syncing=True)
+
+
+@bp.route("/sync/status")
+@login_required
+def sync_status() -> Any:
+    """The health panel; polled every second while a sync runs, then tells the list to reload."""
+    if not is_htmx():
+        return redirect(url_for("portal.dashboard"), 303)
+    accounts = portfolio.user_accounts(current_user.id)
+    return _health_fragment(accounts, was_syncing=request.args.get("was") == "syncing")
+
+
+def _health_fragment(accounts: list[InsurerAccount], *, was_syncing: bool) -> Response:
+    health = health_of(accounts)
+    response = make_response(render_template("portal/_health.html", health=health, accounts=accounts))
+    response.vary.add("HX-Request")
+    if was_syncing and not health.syncing:
+        respond(response, trigger="sync-done")
+    return response
 
 
 @pages.route("/help")

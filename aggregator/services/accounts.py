@@ -124,6 +124,9 @@ def verify_email(token: str) -> User | None:
     if user.verified_at is None:
         user.verified_at = utcnow()
     audit.record("email.verified", actor_id=user.id, target_type="user", target_id=user.id)
+    from aggregator.services import linking
+
+    linking.queue_auto_link(user)  # the insurers that know this email link its profiles (seed 003)
     return user
 
 

@@ -94,6 +94,10 @@ def create_account(seen: ExternalIdentity, locale: str) -> SocialIdentity:
     db.session.flush()
     if not seen.email_verified:
         accounts.send_verification(user)
+    else:
+        from aggregator.services import linking
+
+        linking.queue_auto_link(user)  # a provider-verified email links its profiles at once (seed 003)
     audit.record(
         "register",
         actor_id=user.id,

@@ -20,11 +20,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, cast
 
 from flask import current_app
-from sqlalchemy import delete, insert, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Table, UniqueConstraint, delete, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session, joinedload
 
 from aggregator import jobs
 from aggregator.extensions import db
@@ -33,6 +35,7 @@ from aggregator.models import (
     ClientProfile,
     Coverage,
     Document,
+    Insurer,
     InsurerAccount,
     Policy,
     ProfileGrant,
@@ -261,8 +264,7 @@ def apply_portfolio(session: Session, account: InsurerAccount, portfolio: cm.Por
         [(r.external_id, r.values) for r in incoming],
         now,
     )
-    touched = policy_counts.pop("touched")
-    _rewrite_children(session, incoming, policy_ids, touched)
+    _rewrite_children(session, incoming, policy_ids, policy_counts.pop("new"), policy_counts.pop("updated"))
     counts.added, counts.changed = policy_counts["added"], policy_counts["changed"]
     counts.removed = policy_counts["removed"]
 
@@ -274,19 +276,49 @@ def apply_portfolio(session: Session, account: InsurerAccount, portfolio: cm.Por
         claim_values.append((claim.external_id, values))
         claim_docs[claim.external_id] = documents
     claim_ids, claim_counts = _upsert(session, Claim, insurer_id, account_id, claim_values, now)
-    touched_claims = claim_counts.pop("touched")
-    if touched_claims:
-        ids = [claim_ids[ext] for ext in touched_claims]
-        for chunk in _chunks(ids):
-            session.execute(delete(Document).where(Document.claim_id.in_(chunk)))
-        rows = [dict(d, claim_id=claim_ids[ext]) for ext in touched_claims for d in claim_docs[ext]]
-        if rows:
-            session.execute(insert(Document), rows)
+    new_claims, updated_claims = claim_counts.pop("new"), claim_counts.pop("updated")
+    for chunk in _chunks([claim_ids[ext] for ext in updated_claims]):  # new claims have no documents yet
+        session.execute(delete(Document).where(Document.claim_id.in_(chunk)))
+    rows = [dict(d, claim_id=claim_ids[ext]) for ext in (*new_claims, *updated_claims) for d in claim_docs[ext]]
+    if rows:
+        session.execute(insert(_table(Document)), rows)  # Core executemany (see _upsert)
     counts.added += claim_counts["added"]
     counts.changed += claim_counts["changed"]
     counts.removed += claim_counts["removed"]
     session.flush()
     return counts
+
+
+def _table(model: type[Any]) -> Table:
+    """The Core table of a mapped class."""
+    return cast(Table, model.__table__)
+
+
+def keyed_by_account(model: type[Policy] | type[Claim]) -> bool:
+    """True when the schema keeps one row per (account, external id) rather than per (insurer, external id)."""
+    for constraint in _table(model).constraints:
+        if isinstance(constraint, UniqueConstraint):
+            names = set(constraint.columns.keys())
+            if "external_id" in names:
+                return "account_id" in names
+    return False
+
+
+def _insert_new(session: Session, table: Table, rows: list[dict[str, Any]]) -> list[tuple[int, str]]:
+    """Bulk INSERT ... RETURNING (id, external_id); a row another account's sync inserted meanwhile is skipped.
+
+    Core, not ORM, bulk statements: the ORM leaves out None values and splits the rows into one
+    statement per run of identical key sets; Core sends one executemany (in pages).
+    """
+    dialect = session.get_bind().dialect.name
+    stmt: Any
+    if dialect == "postgresql":
+        stmt = pg_insert(table).on_conflict_do_nothing()
+    elif dialect == "sqlite":
+        stmt = sqlite_insert(table).on_conflict_do_nothing()
+    else:
+        stmt = insert(table)
+    return [(pk, ext) for pk, ext in session.execute(stmt.returning(table.c.id, table.c.external_id), rows)]
 
 
 def _upsert(
@@ -297,47 +329,57 @@ def _upsert(
     incoming: list[tuple[str, dict[str, Any]]],
     now: datetime,
 ) -> tuple[dict[str, int], dict[str, Any]]:
-    """Insert new, update changed, mark missing as removed upstream. Returns ext → id and the counts."""
+    """Insert new, update changed, mark missing as removed upstream. Returns ext → id and the counts.
+
+    When the schema keys records by (insurer, external id), a record another account at this insurer
+    also receives — a group policy seen by the company that holds it and by each insured employee —
+    stays with the account that has it, and this account refers to that row (its claims point at
+    it); a record the other account no longer receives (removed upstream there) moves here.
+    """
+    columns = (model.id, model.external_id, model.content_hash, model.removed_upstream_at, model.account_id)
     existing: dict[str, tuple[int, str, datetime | None, int]] = {
         ext: (pk, digest, removed, acc)
         for pk, ext, digest, removed, acc in session.execute(
-            select(model.id, model.external_id, model.content_hash, model.removed_upstream_at, model.account_id).where(
-                model.insurer_id == insurer_id, model.account_id == account_id
-            )
+            select(*columns).where(model.insurer_id == insurer_id, model.account_id == account_id)
         )
     }
-    unknown = [ext for ext, _ in incoming if ext not in existing]
-    for chunk in _chunks(unknown):  # the same record may have moved here from another account at this insurer
-        for pk, ext, digest, removed, acc in session.execute(
-            select(model.id, model.external_id, model.content_hash, model.removed_upstream_at, model.account_id).where(
-                model.insurer_id == insurer_id, model.external_id.in_(chunk)
-            )
-        ):
-            existing[ext] = (pk, digest, removed, acc)
+    if not keyed_by_account(model):
+        unknown = [ext for ext, _ in incoming if ext not in existing]
+        for chunk in _chunks(unknown):
+            for pk, ext, digest, removed, acc in session.execute(
+                select(*columns).where(model.insurer_id == insurer_id, model.external_id.in_(chunk))
+            ):
+                existing[ext] = (pk, digest, removed, acc)
 
     ids: dict[str, int] = {}
     new_rows: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
-    touched: list[str] = []
+    updated: list[str] = []
     for ext, values in incoming:
         found = existing.get(ext)
         if found is None:
             new_rows.append(
                 dict(values, insurer_id=insurer_id, account_id=account_id, first_seen_at=now, changed_at=now)
             )
-            touched.append(ext)
             continue
         pk, digest, removed, acc = found
         ids[ext] = pk
+        if acc != account_id and removed is None:
+            continue  # another account's live record: shared, not ours to write
         if digest != values["content_hash"] or removed is not None or acc != account_id:
             updates.append(dict(values, id=pk, account_id=account_id, changed_at=now, removed_upstream_at=None))
-            touched.append(ext)
+            updated.append(ext)
+    new: list[str] = []
     if new_rows:
-        returned = session.execute(
-            insert(model).returning(model.id, model.external_id, sort_by_parameter_order=True), new_rows
-        )
-        for pk, ext in returned:
+        for pk, ext in _insert_new(session, _table(model), new_rows):
             ids[ext] = pk
+            new.append(ext)
+        skipped = [row["external_id"] for row in new_rows if row["external_id"] not in ids]
+        for chunk in _chunks(skipped):  # inserted meanwhile by another account's sync: shared
+            for pk, ext in session.execute(
+                select(model.id, model.external_id).where(model.insurer_id == insurer_id, model.external_id.in_(chunk))
+            ):
+                ids[ext] = pk
     if updates:
         session.execute(update(model), updates)
     seen = {ext for ext, _ in incoming}
@@ -348,17 +390,18 @@ def _upsert(
     ]
     for chunk in _chunks(gone):
         session.execute(update(model).where(model.id.in_(chunk)).values(removed_upstream_at=now, changed_at=now))
-    counts = {"added": len(new_rows), "changed": len(updates), "removed": len(gone), "touched": touched}
+    counts = {"added": len(new), "changed": len(updates), "removed": len(gone), "new": new, "updated": updated}
     return ids, counts
 
 
-def _rewrite_children(session: Session, incoming: list[PolicyRows], ids: dict[str, int], touched: list[str]) -> None:
-    """Replace coverages, receipts and documents of new and changed policies, in bulk."""
-    if not touched:
+def _rewrite_children(
+    session: Session, incoming: list[PolicyRows], ids: dict[str, int], new: list[str], updated: list[str]
+) -> None:
+    """Write coverages, receipts and documents of new policies and replace those of changed ones, in bulk."""
+    wanted = {*new, *updated}
+    if not wanted:
         return
-    wanted = set(touched)
-    policy_ids = [ids[ext] for ext in touched]
-    for chunk in _chunks(policy_ids):
+    for chunk in _chunks([ids[ext] for ext in updated]):  # new policies have no children yet
         session.execute(delete(Coverage).where(Coverage.policy_id.in_(chunk)))
         session.execute(delete(Receipt).where(Receipt.policy_id.in_(chunk)))
         session.execute(delete(Document).where(Document.policy_id.in_(chunk)))
@@ -374,7 +417,7 @@ def _rewrite_children(session: Session, incoming: list[PolicyRows], ids: dict[st
         documents.extend(dict(d, policy_id=pid) for d in rows.documents)
     for model, rows_ in ((Coverage, coverages), (Receipt, receipts), (Document, documents)):
         if rows_:
-            session.execute(insert(model), rows_)
+            session.execute(insert(_table(model)), rows_)  # Core executemany (see _upsert)
 
 
 # --- one sync -----------------------------------------------------------------------------------
@@ -413,10 +456,12 @@ def sync_interval() -> timedelta:
 def retry_delay(failures: int, retry_after: float | None = None) -> timedelta:
     """Backoff after ``failures`` consecutive failures: 2, 4, 8... minutes, never beyond the interval."""
     base = float(current_app.config.get("SYNC_RETRY_BASE_MINUTES") or 2)
-    delay = timedelta(minutes=base * 2 ** max(0, failures - 1))
+    interval = sync_interval()
+    minutes = base * 2 ** min(max(0, failures - 1), 40)  # bounded exponent: weeks of failures stay a timedelta
+    delay = min(timedelta(minutes=min(minutes, interval.total_seconds() / 60)), interval)
     if retry_after:
-        delay = max(delay, timedelta(seconds=retry_after))
-    return min(delay, sync_interval())
+        delay = min(max(delay, timedelta(seconds=retry_after)), interval)
+    return delay
 
 
 def sync_account(account_id: int, trigger: str = "refresh") -> SyncRun | None:
@@ -439,9 +484,10 @@ def sync_account(account_id: int, trigger: str = "refresh") -> SyncRun | None:
     session.add(run)
     session.commit()
 
-    account = session.get(InsurerAccount, account_id)
+    account = session.get(InsurerAccount, account_id, options=[joinedload(InsurerAccount.insurer)])
     assert account is not None
     slug = account.insurer.slug
+    session.commit()  # hold no connection (nor, on PostgreSQL, an open transaction) while the insurer answers
     conn = insurers.connector(slug)
     try:
         if conn is None:
@@ -449,21 +495,21 @@ def sync_account(account_id: int, trigger: str = "refresh") -> SyncRun | None:
         with _lane_lock(slug):
             portfolio = conn.fetch(account.client_ref)
         counts = apply_portfolio(session(), account, portfolio, now)
+        finished = utcnow()
+        account.health = "ok"
+        account.last_success_at = finished
+        account.last_error = None
+        account.failures = 0
+        account.next_sync_at = finished + sync_interval()
+        account.sync_started_at = None
+        account.sync_queued_at = None
+        run.outcome, run.finished_at = "ok", finished
+        run.added, run.changed, run.removed = counts.added, counts.changed, counts.removed
+        session.commit()  # inside the try: a commit that fails is a failed sync too, and is recorded
     except Exception as exc:
         session.rollback()
         _record_failure(account_id, run.id, exc)
         return session.get(SyncRun, run.id)
-    finished = utcnow()
-    account.health = "ok"
-    account.last_success_at = finished
-    account.last_error = None
-    account.failures = 0
-    account.next_sync_at = finished + sync_interval()
-    account.sync_started_at = None
-    account.sync_queued_at = None
-    run.outcome, run.finished_at = "ok", finished
-    run.added, run.changed, run.removed = counts.added, counts.changed, counts.removed
-    session.commit()
     return run
 
 
@@ -545,13 +591,36 @@ def refresh_for_user(user_id: int, profile_id: int | None = None) -> int:
 
 
 def enqueue_due(now: datetime | None = None, limit: int = 10_000) -> int:
-    """Queue a sync of every account whose next sync is due (errors included: they cure themselves)."""
+    """Queue a sync of every account whose next sync is due (errors included: they cure themselves).
+
+    In bulk (the cron command queues thousands): one read, a conditional UPDATE ... RETURNING per
+    chunk (an account queued or running meanwhile is left out), one INSERT of the jobs.
+    """
     now = now or utcnow()
-    due = db.session.scalars(
-        select(InsurerAccount)
-        .join(ClientProfile)
-        .where(or_(InsurerAccount.next_sync_at.is_(None), InsurerAccount.next_sync_at <= now))
-        .order_by(InsurerAccount.next_sync_at)
+    stamp = utcnow()
+    lock_age = timedelta(minutes=float(current_app.config.get("SYNC_LOCK_MINUTES") or 10))
+    free = (
+        or_(InsurerAccount.sync_queued_at.is_(None), InsurerAccount.sync_queued_at < stamp - lock_age),
+        or_(InsurerAccount.sync_started_at.is_(None), InsurerAccount.sync_started_at < stamp - lock_age),
+    )
+    due = db.session.execute(
+        select(InsurerAccount.id, Insurer.slug)
+        .join(ClientProfile, ClientProfile.id == InsurerAccount.profile_id)
+        .join(Insurer, Insurer.id == InsurerAccount.insurer_id)
+        .where(or_(InsurerAccount.next_sync_at.is_(None), InsurerAccount.next_sync_at <= now), *free)
+        .order_by(InsurerAccount.next_sync_at, InsurerAccount.id)
         .limit(limit)
     ).all()
-    return sum(request_sync(a, "schedule") for a in due)
+    lane_of: dict[int, str] = {account_id: slug for account_id, slug in due}
+    queued: list[int] = []
+    for chunk in _chunks(list(lane_of)):
+        queued += db.session.scalars(
+            update(InsurerAccount)
+            .where(InsurerAccount.id.in_(chunk), *free)
+            .values(sync_queued_at=stamp)
+            .returning(InsurerAccount.id)
+            .execution_options(synchronize_session=False)
+        ).all()
+    queued.sort()
+    jobs.enqueue_many("sync", [({"account_id": a, "trigger": "schedule"}, lane_of[a]) for a in queued])
+    return len(queued)

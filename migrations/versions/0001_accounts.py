@@ -12,7 +12,6 @@ from alembic import op
 
 import aggregator.models.types
 
-
 revision = "0001_accounts"
 down_revision = None
 branch_labels = None

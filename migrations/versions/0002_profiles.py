@@ -12,7 +12,6 @@ from alembic import op
 
 import aggregator.models.types
 
-
 revision = "0002_profiles"
 down_revision = "0001_accounts"
 branch_labels = None

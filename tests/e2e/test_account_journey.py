@@ -124,7 +124,8 @@ def test_sign_up_confirm_profile_language_and_sign_in_again(
     page.fill("#phone", "55 2345 6789")
     page.locator("form[action='/account/profile'] button[type=submit]").click()
     page.wait_for_url(live_server("/"))
-    assert page.locator("h1").inner_text() == tr(app, "es", "Hello, %(name)s", name="Lucía")
+    assert page.locator("h1").inner_text() == tr(app, "es", "My insurance")
+    assert page.locator("[data-testid=greeting]").inner_text() == tr(app, "es", "Hello, %(name)s", name="Lucía")
     assert page.locator("[data-testid=dashboard-empty]").is_visible()
     assert "Lucía Fernández" in page.locator("nav").inner_text()
     screenshot("05-dashboard")
@@ -141,7 +142,7 @@ def test_sign_up_confirm_profile_language_and_sign_in_again(
     page.wait_for_function("document.documentElement.lang === 'en'")
     assert page.url == live_server("/"), "the language switch stays on the same page"
     assert logout.inner_text().strip() == "Sign out"
-    assert page.locator("h1").inner_text() == "Hello, Lucía"
+    assert page.locator("[data-testid=greeting]").inner_text() == "Hello, Lucía"
     if CATALOGUE.exists():
         assert spanish_logout == tr(app, "es", "Sign out") != "Sign out"
     screenshot("07-dashboard-english")
@@ -157,7 +158,7 @@ def test_sign_up_confirm_profile_language_and_sign_in_again(
     page.fill("#password", STRONG_PASSWORD)
     page.locator("form[action='/auth/login'] button[type=submit]").click()
     page.wait_for_url(live_server("/"))
-    assert page.locator("h1").inner_text() == "Hello, Lucía"
+    assert page.locator("[data-testid=greeting]").inner_text() == "Hello, Lucía"
     assert page.locator("html").get_attribute("lang") == "en"
     screenshot("08-signed-in-again")
 

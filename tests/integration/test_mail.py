@@ -20,6 +20,9 @@ CONTEXT = {
     "confirm_url": "http://portal.example/auth/confirm-email/T",
     "new_email": "nuevo@example.com",
     "provider": "Google",
+    "profile_name": "Mateo Ortiz Gómez",
+    "masked_id": "RFC …IM6",
+    "profiles_url": "http://portal.example/profiles",
 }
 SPANISH_SUBJECT_WORDS = {
     "verify_email": "Confirma",
@@ -31,6 +34,7 @@ SPANISH_SUBJECT_WORDS = {
     "provider_linked": "Se conectó",
     "provider_unlinked": "Se quitó",
     "account_deleted": "eliminada",
+    "profile_linked_notice": "perfil de cliente",
 }
 
 

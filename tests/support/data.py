@@ -7,6 +7,7 @@ from sqlalchemy import select
 from aggregator.extensions import db
 from aggregator.models import ClientProfile, InsurerAccount, ProfileGrant, User
 from aggregator.services import insurers, sync
+from connectors.base import SandboxSamples
 from connectors.models import PartyKind, TaxId, TaxIdType
 
 COUNTRY = {TaxIdType.RFC: "MX", TaxIdType.CURP: "MX", TaxIdType.CUIT: "AR", TaxIdType.CUIL: "AR", TaxIdType.DNI: "AR"}
@@ -66,9 +67,14 @@ def link_pair(uid: int, slug: str, tax_id: TaxId, policy_number: str, *, run_syn
     return account
 
 
-def link_sample(uid: int, slug: str, *, run_sync: bool = True) -> InsurerAccount:
-    """``link_pair`` with the sandbox's own valid sample pair."""
+def sandbox_samples(slug: str) -> SandboxSamples:
+    """The known answers of one connector's sandbox."""
     spec = insurers.connector_classes()[slug].sandbox()
     assert spec is not None
-    tax_id, number = spec.samples.valid
+    return spec.samples
+
+
+def link_sample(uid: int, slug: str, *, run_sync: bool = True) -> InsurerAccount:
+    """``link_pair`` with the sandbox's own valid sample pair."""
+    tax_id, number = sandbox_samples(slug).valid
     return link_pair(uid, slug, tax_id, number, run_sync=run_sync)

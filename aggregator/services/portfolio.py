@@ -1,0 +1,214 @@
+"""Read-side queries of the unified view: every query is scoped by ``services.access`` (DESIGN §7).
+
+Each page reads a fixed number of statements whatever the number of policies: the dashboard uses
+the denormalised columns of ``Policy`` (next receipt due, open claims) and reads plain rows, not
+ORM objects; the detail pages load their children with one statement per table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import Row, select
+from sqlalchemy.orm import joinedload, load_only
+
+from aggregator.extensions import db
+from aggregator.models import Claim, Coverage, Document, InsurerAccount, Policy, Receipt
+from aggregator.services.access import visible_accounts
+from aggregator.services.sync import OPEN_CLAIM_STATUSES, fold
+
+LINES: tuple[str, ...] = ("auto", "gmm", "vida", "hogar", "dispositivos", "otros")
+POLICY_STATUSES: tuple[str, ...] = ("in_force", "pending_payment", "expired", "cancelled")
+ACTIVE_STATUSES: frozenset[str] = frozenset({"in_force", "pending_payment"})
+STATUS_FILTERS: tuple[str, ...] = ("active", "all", *POLICY_STATUSES)
+CLAIM_FILTERS: tuple[str, ...] = ("all", "open", "closed")
+CLOSED_CLAIM_STATUSES: frozenset[str] = frozenset({"closed_paid", "closed_unpaid", "cancelled"})
+RENEWAL_WINDOW = timedelta(days=30)
+PAYMENT_HISTORY = 10  # the last 10 payments, as the insurer's own portal shows (seed 000)
+MAX_QUERY = 100
+
+# The columns the dashboard shows: plain rows are several times cheaper than ORM objects.
+DASHBOARD_COLUMNS = (
+    Policy.id,
+    Policy.account_id,
+    Policy.number,
+    Policy.line,
+    Policy.product,
+    Policy.status,
+    Policy.insurer_status,
+    Policy.term_end,
+    Policy.currency,
+    Policy.holder_name,
+    Policy.group_policy,
+    Policy.insured_summary,
+    Policy.next_due_date,
+    Policy.next_due_cents,
+    Policy.open_claims,
+    Policy.removed_upstream_at,
+)
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The dashboard's filters, as read from (and written back to) the query string."""
+
+    profile: int | None = None
+    insurer: str | None = None
+    line: str | None = None
+    status: str = "active"
+    q: str = ""
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, str]) -> Filters:
+        """Read the filters leniently: an unknown value means 'no filter', never an error."""
+        profile_raw = (args.get("profile") or "").strip()
+        profile = int(profile_raw) if profile_raw.isdigit() else None
+        insurer = (args.get("insurer") or "").strip()[:40] or None
+        line = (args.get("line") or "").strip()
+        status = (args.get("status") or "active").strip()
+        q = " ".join((args.get("q") or "").split())[:MAX_QUERY]
+        return cls(
+            profile=profile,
+            insurer=insurer,
+            line=line if line in LINES else None,
+            status=status if status in STATUS_FILTERS else "active",
+            q=q,
+        )
+
+    def as_args(self) -> dict[str, str]:
+        """The non-default filters as query-string arguments."""
+        args: dict[str, str] = {}
+        if self.profile is not None:
+            args["profile"] = str(self.profile)
+        if self.insurer:
+            args["insurer"] = self.insurer
+        if self.line:
+            args["line"] = self.line
+        if self.status != "active":
+            args["status"] = self.status
+        if self.q:
+            args["q"] = self.q
+        return args
+
+    @property
+    def active(self) -> bool:
+        """Whether any filter narrows the default view."""
+        return bool(self.as_args())
+
+
+@dataclass
+class Group:
+    """The policies of one line of business."""
+
+    line: str
+    rows: list[Row[Any]] = field(default_factory=list)
+
+
+def user_accounts(user_id: int) -> list[InsurerAccount]:
+    """The user's insurer accounts with their insurer and profile: one statement."""
+    return list(
+        db.session.scalars(
+            select(InsurerAccount)
+            .options(joinedload(InsurerAccount.insurer), joinedload(InsurerAccount.profile))
+            .where(InsurerAccount.id.in_(visible_accounts(user_id)))
+            .order_by(InsurerAccount.insurer_id, InsurerAccount.profile_id)
+        )
+    )
+
+
+def dashboard_rows(user_id: int, filters: Filters, accounts: Iterable[InsurerAccount]) -> list[Row[Any]]:
+    """The policies matching ``filters``, as plain rows: one statement."""
+    stmt = select(*DASHBOARD_COLUMNS).where(Policy.account_id.in_(visible_accounts(user_id)))
+    if filters.profile is not None or filters.insurer:
+        wanted = [
+            a.id
+            for a in accounts
+            if (filters.profile is None or a.profile_id == filters.profile)
+            and (not filters.insurer or a.insurer.slug == filters.insurer)
+        ]
+        stmt = stmt.where(Policy.account_id.in_(wanted or [-1]))
+    if filters.line:
+        stmt = stmt.where(Policy.line == filters.line)
+    if filters.status == "active":
+        stmt = stmt.where(Policy.status.in_(ACTIVE_STATUSES), Policy.removed_upstream_at.is_(None))
+    elif filters.status != "all":
+        stmt = stmt.where(Policy.status == filters.status)
+    for word in fold(filters.q).split():
+        stmt = stmt.where(Policy.search_text.contains(word, autoescape=True))
+    stmt = stmt.order_by(Policy.term_end, Policy.id)
+    return list(db.session.execute(stmt))
+
+
+def group_by_line(rows: Iterable[Row[Any]]) -> list[Group]:
+    """Rows grouped by line of business, in the portal's order (unknown lines go to 'otros')."""
+    groups = {line: Group(line) for line in LINES}
+    for row in rows:
+        groups[row.line if row.line in groups else "otros"].rows.append(row)
+    return [g for g in groups.values() if g.rows]
+
+
+def renews_soon(term_end: date, today: date) -> bool:
+    """The term ends within the renewal window (and has not ended yet)."""
+    return today <= term_end <= today + RENEWAL_WINDOW
+
+
+@dataclass
+class PolicyDetail:
+    """Everything the policy page shows, read with one statement per table."""
+
+    policy: Policy
+    coverages: list[Coverage]
+    payments: list[Receipt]
+    due: list[Receipt]
+    documents: list[Document]
+    claims: list[Claim]
+
+
+def policy_detail(policy: Policy) -> PolicyDetail:
+    """The children of an already access-checked policy."""
+    receipts = db.session.scalars(
+        select(Receipt).where(Receipt.policy_id == policy.id).order_by(Receipt.due_date.desc(), Receipt.id.desc())
+    ).all()
+    payments = [r for r in receipts if r.status == "paid"]
+    payments.sort(key=lambda r: (r.paid_at is not None, r.paid_at or r.due_date, r.due_date), reverse=True)
+    due = sorted((r for r in receipts if r.status in ("pending", "overdue")), key=lambda r: r.due_date)
+    coverages = db.session.scalars(
+        select(Coverage).where(Coverage.policy_id == policy.id).order_by(Coverage.position)
+    ).all()
+    documents = db.session.scalars(select(Document).where(Document.policy_id == policy.id).order_by(Document.id)).all()
+    claims = db.session.scalars(
+        select(Claim)
+        .where(
+            Claim.policy_id == policy.id,
+            Claim.status.in_(OPEN_CLAIM_STATUSES),
+            Claim.removed_upstream_at.is_(None),
+        )
+        .order_by(Claim.reported_at.desc())
+    ).all()
+    return PolicyDetail(policy, list(coverages), payments[:PAYMENT_HISTORY], due, list(documents), list(claims))
+
+
+def user_claims(user_id: int, status: str = "all") -> list[Claim]:
+    """The claims of every profile the user may see, newest reported first: one statement."""
+    stmt = (
+        select(Claim)
+        .options(
+            joinedload(Claim.policy).options(load_only(Policy.id, Policy.number, Policy.line, Policy.product)),
+            joinedload(Claim.insurer),
+        )
+        .where(Claim.account_id.in_(visible_accounts(user_id)))
+        .order_by(Claim.reported_at.desc(), Claim.id.desc())
+    )
+    if status == "open":
+        stmt = stmt.where(Claim.status.in_(OPEN_CLAIM_STATUSES))
+    elif status == "closed":
+        stmt = stmt.where(Claim.status.in_(CLOSED_CLAIM_STATUSES))
+    return list(db.session.scalars(stmt))
+
+
+def claim_documents(claim: Claim) -> list[Document]:
+    """The documents of an already access-checked claim."""
+    return list(db.session.scalars(select(Document).where(Document.claim_id == claim.id).order_by(Document.id)))
