@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 dir=aggregator/translations
 case "${1:-}" in
   update)
-    pybabel extract -F babel.cfg -k _l -k lazy_gettext --no-wrap --sort-by-file \
+    pybabel extract -F babel.cfg -k _l -k lazy_gettext -k _pl:1c,2 -k lazy_pgettext:1c,2 --no-wrap --sort-by-file \
       --project=aggregator --copyright-holder=Coberta -o "$dir/messages.pot" .
     for lang in es; do
       if [ -f "$dir/$lang/LC_MESSAGES/messages.po" ]; then

@@ -17,6 +17,7 @@ from babel.numbers import format_currency
 from flask import Blueprint
 from flask_babel import get_locale, gettext, ngettext
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext as _pl
 
 from aggregator.i18n import datetime_short
 
@@ -92,13 +93,13 @@ CLAIM_STATUS_LABELS = {
     "closed_paid": _l("Closed, paid"),
     "closed_unpaid": _l("Closed, not paid"),
     "reopened": _l("Reopened"),
-    "cancelled": _l("Cancelled"),
+    "cancelled": _pl("claim", "Cancelled"),  # Spanish: "Cancelado" (el siniestro), not "Cancelada"
 }
 RECEIPT_STATUS_LABELS = {
     "paid": _l("Paid"),
     "pending": _l("Pending"),
     "overdue": _l("Overdue"),
-    "cancelled": _l("Cancelled"),
+    "cancelled": _pl("receipt", "Cancelled"),
 }
 FREQUENCY_LABELS = {
     "annual": _l("Annual"),
@@ -119,9 +120,9 @@ HEALTH_LABELS = {
     "ok": _l("Up to date"),
     "syncing": _l("Updating…"),
     "new": _l("Waiting for the first update"),
-    "stale": _l("Not updated"),
+    "stale": _l("Showing older data"),
     "needs_attention": _l("Needs attention"),
-    "error": _l("No data yet"),
+    "error": _l("Not available yet"),
 }
 
 # Texts of a policy card with a per-row value: translated once per page, formatted per row.
@@ -213,6 +214,13 @@ def health_message(status: str, last_error: str | None, insurer: str, age: datet
         return gettext("We will bring your data from %(insurer)s in a moment.", insurer=insurer)
     if status == "ok":
         return gettext("Data as of %(when)s.", when=when or "—")
+    if status == "needs_attention" and last_error == "reauth":
+        return gettext(
+            "%(insurer)s no longer recognises this profile: link it again with its ID and an active policy. "
+            "You see the data as of %(when)s.",
+            insurer=insurer,
+            when=when or "—",
+        )
     if status == "needs_attention":
         return gettext(
             "The portal's connection with %(insurer)s needs attention from our team; we are on it. "

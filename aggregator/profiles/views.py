@@ -14,20 +14,12 @@ from flask_login import current_user, login_required
 from aggregator.auth.forms import EmptyForm
 from aggregator.htmx import is_htmx, redirect_to, render
 from aggregator.models import ClientProfile, User
+from aggregator.policies.presenters import HEALTH_LABELS, health_message
 from aggregator.profiles.forms import LinkForm
 from aggregator.services import access, linking, sync, taxids
 
 bp = Blueprint("profiles", __name__, url_prefix="/profiles")
 
-# The health of an insurer account, in the words the list shows.
-STATUS_LABELS: dict[str, Any] = {
-    "new": _l("Waiting for the first update"),
-    "syncing": _l("Updating…"),
-    "ok": _l("Up to date"),
-    "stale": _l("Showing older data"),
-    "needs_attention": _l("Needs attention"),
-    "error": _l("Not available yet"),
-}
 STATUS_STYLES = {
     "new": "secondary",
     "syncing": "info",
@@ -35,14 +27,6 @@ STATUS_STYLES = {
     "stale": "warning",
     "needs_attention": "danger",
     "error": "danger",
-}
-# SyncRun / InsurerAccount error codes, in a user's words.
-ERROR_WORDS: dict[str, Any] = {
-    "unavailable": _l("The insurer is not answering right now. We will try again shortly."),
-    "invalid": _l("The insurer sent data we could not read. We will try again shortly."),
-    "auth": _l("Our connection with this insurer needs a fix on our side. We are on it."),
-    "reauth": _l("The insurer asks for your consent again. Contact the insurer to renew it."),
-    "internal": _l("Something went wrong on our side. We will try again shortly."),
 }
 KIND_LABELS: dict[str, Any] = {"person": _l("Person"), "company": _l("Company")}
 COUNTRY_LABELS: dict[str, Any] = {"MX": _l("Mexico"), "AR": _l("Argentina")}
@@ -94,13 +78,13 @@ def _rows(profiles: list[ClientProfile]) -> list[ProfileRow]:
         for account in profile.accounts:
             status = account.status
             problem = None
-            if status in ("stale", "needs_attention", "error") and account.last_error:
-                problem = str(ERROR_WORDS.get(account.last_error, ERROR_WORDS["internal"]))
+            if status in ("stale", "needs_attention", "error"):
+                problem = health_message(status, account.last_error, account.insurer.name, account.last_success_at)
             accounts.append(
                 AccountRow(
                     insurer=account.insurer.name,
                     status=status,
-                    status_label=str(STATUS_LABELS.get(status, status)),
+                    status_label=str(HEALTH_LABELS.get(status, status)),
                     style=STATUS_STYLES.get(status, "secondary"),
                     data_as_of=account.last_success_at,
                     problem=problem,
