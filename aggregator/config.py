@@ -58,11 +58,15 @@ class BaseConfig:
 
     # Insurers and syncs (DESIGN §5). CONNECTOR_SETTINGS maps a slug to its settings (tests, demo);
     # otherwise AGGREGATOR_<SLUG>_<NAME> variables, otherwise the connector's local sandbox.
+    DATABASE_POOL_SIZE = 10  # connections kept per process (PostgreSQL); sync workers borrow them briefly
+    DATABASE_MAX_OVERFLOW = 30
     CONNECTORS_ENABLED = ""  # comma list of slugs; empty: every registered connector
     CONNECTOR_SETTINGS: dict[str, dict[str, str]] | None = None
     CONNECTOR_HTTP_POLICY: dict[str, float] | None = None  # HttpPolicy fields: read_timeout, deadline...
     JOBS_BACKEND = "thread"  # inline | thread | celery
-    JOBS_LANE_WORKERS = 8  # thread backend: workers per lane (one lane per insurer)
+    # Thread backend: workers per lane (one lane per insurer). More workers than the insurer's
+    # concurrency, so that one sync's database work overlaps the next one's insurer call.
+    JOBS_LANE_WORKERS = 12
     SYNC_CONCURRENCY_PER_INSURER = 8  # syncs talking to one insurer at once, per process
     SYNC_INTERVAL_MINUTES = 360
     SYNC_RETRY_BASE_MINUTES = 2

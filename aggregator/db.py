@@ -39,6 +39,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine with the settings this project relies on for each backend."""
     if url.startswith("sqlite"):
+        if url in ("sqlite://", "sqlite:///:memory:") or "mode=memory" in url:
+            kwargs.pop("pool_size", None)  # one shared in-memory connection: no pool to size
+            kwargs.pop("max_overflow", None)
         kwargs.setdefault("connect_args", {"check_same_thread": False, "timeout": 15})
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
@@ -71,7 +74,11 @@ class Database:
 
     def init_app(self, app: Flask) -> None:
         """Create the engine named by DATABASE_URL and clean the session after each request."""
-        app.extensions["db_engine"] = make_engine(app.config["DATABASE_URL"])
+        app.extensions["db_engine"] = make_engine(
+            app.config["DATABASE_URL"],
+            pool_size=int(app.config.get("DATABASE_POOL_SIZE") or 10),
+            max_overflow=int(app.config.get("DATABASE_MAX_OVERFLOW") or 30),
+        )
 
         @app.teardown_appcontext
         def _remove_session(exc: BaseException | None) -> None:

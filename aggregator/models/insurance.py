@@ -122,12 +122,17 @@ class InsurerAccount(Base):
 
 
 class Policy(Base):
-    """The local copy of one insurer policy; ``content_hash`` tells a changed record from the same one."""
+    """The local copy of one insurer policy as one client account receives it.
+
+    Keyed by (insurer account, the insurer's external id): a group policy reaches the company that
+    holds it and each insured employee, and each of them sees it in their own view. ``content_hash``
+    tells a changed record from the same one.
+    """
 
     __tablename__ = "policies"
     __table_args__ = (
-        UniqueConstraint("insurer_id", "external_id", name="uq_policies_insurer_external"),
-        Index("ix_policies_account", "account_id"),
+        UniqueConstraint("account_id", "external_id", name="uq_policies_account_external"),
+        Index("ix_policies_insurer_external", "insurer_id", "external_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -203,8 +208,7 @@ class Receipt(Base):
 class Claim(Base):
     __tablename__ = "claims"
     __table_args__ = (
-        UniqueConstraint("insurer_id", "external_id", name="uq_claims_insurer_external"),
-        Index("ix_claims_account", "account_id"),
+        UniqueConstraint("account_id", "external_id", name="uq_claims_account_external"),
         Index("ix_claims_policy", "policy_id"),
     )
 

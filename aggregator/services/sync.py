@@ -2,7 +2,8 @@
 
 One sync of one insurer account is one transaction. Everything the connector returned is
 validated (the records validate themselves; the portfolio must be this account's), then
-policies and claims are upserted by (insurer, external id) in bulk: one read of what the account
+policies and claims are upserted by the insurer's external id within the insurer account (a group
+policy that reaches a company and its employees is each one's own row) in bulk: one read of what the account
 holds, bulk INSERT ... RETURNING for new rows, bulk UPDATE by primary key for changed ones, and
 the children (coverages, receipts, documents) of new and changed policies rewritten in bulk. A
 record is "changed" when the hash of its content differs, so running the same sync twice writes
@@ -23,9 +24,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, cast
 
 from flask import current_app
-from sqlalchemy import Table, UniqueConstraint, delete, insert, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Table, delete, insert, or_, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from aggregator import jobs
@@ -294,31 +293,13 @@ def _table(model: type[Any]) -> Table:
     return cast(Table, model.__table__)
 
 
-def keyed_by_account(model: type[Policy] | type[Claim]) -> bool:
-    """True when the schema keeps one row per (account, external id) rather than per (insurer, external id)."""
-    for constraint in _table(model).constraints:
-        if isinstance(constraint, UniqueConstraint):
-            names = set(constraint.columns.keys())
-            if "external_id" in names:
-                return "account_id" in names
-    return False
-
-
 def _insert_new(session: Session, table: Table, rows: list[dict[str, Any]]) -> list[tuple[int, str]]:
-    """Bulk INSERT ... RETURNING (id, external_id); a row another account's sync inserted meanwhile is skipped.
+    """Bulk INSERT ... RETURNING (id, external_id).
 
     Core, not ORM, bulk statements: the ORM leaves out None values and splits the rows into one
     statement per run of identical key sets; Core sends one executemany (in pages).
     """
-    dialect = session.get_bind().dialect.name
-    stmt: Any
-    if dialect == "postgresql":
-        stmt = pg_insert(table).on_conflict_do_nothing()
-    elif dialect == "sqlite":
-        stmt = sqlite_insert(table).on_conflict_do_nothing()
-    else:
-        stmt = insert(table)
-    return [(pk, ext) for pk, ext in session.execute(stmt.returning(table.c.id, table.c.external_id), rows)]
+    return [(pk, ext) for pk, ext in session.execute(insert(table).returning(table.c.id, table.c.external_id), rows)]
 
 
 def _upsert(
@@ -331,26 +312,14 @@ def _upsert(
 ) -> tuple[dict[str, int], dict[str, Any]]:
     """Insert new, update changed, mark missing as removed upstream. Returns ext → id and the counts.
 
-    When the schema keys records by (insurer, external id), a record another account at this insurer
-    also receives — a group policy seen by the company that holds it and by each insured employee —
-    stays with the account that has it, and this account refers to that row (its claims point at
-    it); a record the other account no longer receives (removed upstream there) moves here.
+    Rows are this account's own (unique by account and external id), and one sync at a time holds an
+    account, so nothing else writes them meanwhile.
     """
-    columns = (model.id, model.external_id, model.content_hash, model.removed_upstream_at, model.account_id)
-    existing: dict[str, tuple[int, str, datetime | None, int]] = {
-        ext: (pk, digest, removed, acc)
-        for pk, ext, digest, removed, acc in session.execute(
-            select(*columns).where(model.insurer_id == insurer_id, model.account_id == account_id)
-        )
+    columns = (model.id, model.external_id, model.content_hash, model.removed_upstream_at)
+    existing: dict[str, tuple[int, str, datetime | None]] = {
+        ext: (pk, digest, removed)
+        for pk, ext, digest, removed in session.execute(select(*columns).where(model.account_id == account_id))
     }
-    if not keyed_by_account(model):
-        unknown = [ext for ext, _ in incoming if ext not in existing]
-        for chunk in _chunks(unknown):
-            for pk, ext, digest, removed, acc in session.execute(
-                select(*columns).where(model.insurer_id == insurer_id, model.external_id.in_(chunk))
-            ):
-                existing[ext] = (pk, digest, removed, acc)
-
     ids: dict[str, int] = {}
     new_rows: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
@@ -362,32 +331,20 @@ def _upsert(
                 dict(values, insurer_id=insurer_id, account_id=account_id, first_seen_at=now, changed_at=now)
             )
             continue
-        pk, digest, removed, acc = found
+        pk, digest, removed = found
         ids[ext] = pk
-        if acc != account_id and removed is None:
-            continue  # another account's live record: shared, not ours to write
-        if digest != values["content_hash"] or removed is not None or acc != account_id:
-            updates.append(dict(values, id=pk, account_id=account_id, changed_at=now, removed_upstream_at=None))
+        if digest != values["content_hash"] or removed is not None:
+            updates.append(dict(values, id=pk, changed_at=now, removed_upstream_at=None))
             updated.append(ext)
     new: list[str] = []
     if new_rows:
         for pk, ext in _insert_new(session, _table(model), new_rows):
             ids[ext] = pk
             new.append(ext)
-        skipped = [row["external_id"] for row in new_rows if row["external_id"] not in ids]
-        for chunk in _chunks(skipped):  # inserted meanwhile by another account's sync: shared
-            for pk, ext in session.execute(
-                select(model.id, model.external_id).where(model.insurer_id == insurer_id, model.external_id.in_(chunk))
-            ):
-                ids[ext] = pk
     if updates:
         session.execute(update(model), updates)
     seen = {ext for ext, _ in incoming}
-    gone = [
-        pk
-        for ext, (pk, _digest, gone_at, acc) in existing.items()
-        if ext not in seen and gone_at is None and acc == account_id
-    ]
+    gone = [pk for ext, (pk, _digest, gone_at) in existing.items() if ext not in seen and gone_at is None]
     for chunk in _chunks(gone):
         session.execute(update(model).where(model.id.in_(chunk)).values(removed_upstream_at=now, changed_at=now))
     counts = {"added": len(new), "changed": len(updates), "removed": len(gone), "new": new, "updated": updated}

@@ -163,10 +163,10 @@ def upgrade() -> None:
         ),
         sa.ForeignKeyConstraint(["insurer_id"], ["insurers.id"], name=op.f("fk_policies_insurer_id_insurers")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_policies")),
-        sa.UniqueConstraint("insurer_id", "external_id", name="uq_policies_insurer_external"),
+        sa.UniqueConstraint("account_id", "external_id", name="uq_policies_account_external"),
     )
     with op.batch_alter_table("policies", schema=None) as batch_op:
-        batch_op.create_index("ix_policies_account", ["account_id"], unique=False)
+        batch_op.create_index("ix_policies_insurer_external", ["insurer_id", "external_id"], unique=False)
 
     op.create_table(
         "sync_runs",
@@ -225,10 +225,9 @@ def upgrade() -> None:
             ["policy_id"], ["policies.id"], name=op.f("fk_claims_policy_id_policies"), ondelete="CASCADE"
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_claims")),
-        sa.UniqueConstraint("insurer_id", "external_id", name="uq_claims_insurer_external"),
+        sa.UniqueConstraint("account_id", "external_id", name="uq_claims_account_external"),
     )
     with op.batch_alter_table("claims", schema=None) as batch_op:
-        batch_op.create_index("ix_claims_account", ["account_id"], unique=False)
         batch_op.create_index("ix_claims_policy", ["policy_id"], unique=False)
 
     op.create_table(
@@ -319,7 +318,6 @@ def downgrade() -> None:
     op.drop_table("coverages")
     with op.batch_alter_table("claims", schema=None) as batch_op:
         batch_op.drop_index("ix_claims_policy")
-        batch_op.drop_index("ix_claims_account")
 
     op.drop_table("claims")
     with op.batch_alter_table("sync_runs", schema=None) as batch_op:
@@ -327,7 +325,7 @@ def downgrade() -> None:
 
     op.drop_table("sync_runs")
     with op.batch_alter_table("policies", schema=None) as batch_op:
-        batch_op.drop_index("ix_policies_account")
+        batch_op.drop_index("ix_policies_insurer_external")
 
     op.drop_table("policies")
     with op.batch_alter_table("profile_grants", schema=None) as batch_op:

@@ -316,6 +316,8 @@ def test_celery_backend_runs_a_sync_through_redis(app: Flask, sandboxes: dict[st
             return db.session.get(InsurerAccount, account.id).status == "ok"  # type: ignore[union-attr]
 
         wait_until(synced, timeout=30, what="the Celery worker to sync the account")
+        # The job's own row is finished just after the sync's transaction commits.
+        wait_until(lambda: job_row(job_id).status != "running", timeout=10, what="the job row to finish")
         job = job_row(job_id)
         assert job.status == "done" and job.attempts == 1
         assert job.started_at is not None and job.finished_at is not None

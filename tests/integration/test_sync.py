@@ -501,3 +501,32 @@ def test_apply_portfolio_issues_the_same_statements_for_5_and_100_policies(
             found[f"{n} policies"] = steps
         assert found["5 policies"] == found["100 policies"], found
         assert max(found["100 policies"]) <= 16, found
+
+
+def test_a_record_two_accounts_receive_syncs_for_both_without_flip_flopping(
+    app: Flask, sandboxes: dict[str, Sandbox]
+) -> None:
+    """A group policy seen by the company holding it and by an insured employee (two accounts, same id)."""
+    with app.app_context():
+        uid = _user()
+        company = link_sample(uid, "gnp", run_sync=False)
+        employee = link_sample(uid, "australis", run_sync=False)
+        db.session.execute(  # the same insurer for both: what matters is two accounts receiving one record
+            update(InsurerAccount).where(InsurerAccount.id == employee.id).values(insurer_id=company.insurer_id)
+        )
+        db.session.commit()
+        now = datetime(2026, 6, 1, 12, tzinfo=UTC)
+        held = synthetic_portfolio(company.client_ref, 3, prefix="G")
+        certificate = synthetic_portfolio(employee.client_ref, 3, prefix="G", changed_every=1)  # same ids
+        first, _ = _apply(company.id, held, now)
+        second, _ = _apply(employee.id, certificate, now)
+        assert first.added == 3 and second.changed == 0 and second.removed == 0
+        before = snapshot()
+        for _round in range(2):  # each sync again: nothing moves between the accounts, nothing changes
+            again_company, _ = _apply(company.id, held, now + timedelta(hours=1))
+            again_employee, _ = _apply(employee.id, certificate, now + timedelta(hours=1))
+            assert (again_company.added, again_company.changed, again_company.removed) == (0, 0, 0)
+            assert (again_employee.added, again_employee.changed, again_employee.removed) == (0, 0, 0)
+        assert snapshot() == before
+        owners = set(db.session.scalars(select(Policy.account_id)))
+        assert owners == {company.id, employee.id} and second.added == 3  # each account sees its own copy
