@@ -15,9 +15,9 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from aggregator import mail, security
 from aggregator.config import CONFIGS, load_secret_key
 from aggregator.extensions import babel, csrf, db, htmx, limiter, login_manager, oauth
-from aggregator.i18n import date_short, datetime_short, money, select_locale
+from aggregator.i18n import date_short, datetime_short, install_fast_gettext, money, select_locale
 from aggregator.services.passwords import check_password
-from aggregator.templating import icon
+from aggregator.templating import icon, page_url, static_url
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +91,7 @@ def _init_extensions(app: Flask) -> None:
         locale_selector=select_locale,
         default_translation_directories=str(PACKAGE_DIR / "translations"),
     )
+    install_fast_gettext(app)
     login_manager.init_app(app)
     login_manager.session_protection = None  # our own server-side sessions do this job
     oauth.init_app(app)
@@ -105,6 +106,8 @@ def _init_extensions(app: Flask) -> None:
     app.jinja_env.filters["date_short"] = date_short
     app.jinja_env.filters["datetime_short"] = datetime_short
     app.jinja_env.globals["icon"] = icon
+    app.jinja_env.globals["static_url"] = static_url
+    app.jinja_env.globals["page_url"] = page_url
     app.jinja_env.globals["blank_password_rules"] = lambda: check_password("", "")
 
 

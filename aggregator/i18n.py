@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 from babel.numbers import format_currency
-from flask import current_app, g, has_request_context, request
-from flask_babel import format_date, format_datetime, get_locale
+from flask import Flask, current_app, g, has_request_context, request
+from flask.globals import _cv_app
+from flask_babel import _get_current_context, format_date, format_datetime, get_locale, get_translations
 from flask_login import current_user
+from jinja2 import pass_eval_context
+from jinja2.nodes import EvalContext
+from markupsafe import Markup
 
 LANG_COOKIE = "lang"
 
@@ -58,3 +63,51 @@ def datetime_short(value: datetime | None) -> str:
     # Minutes, not seconds: "26 nov 2026, 10:42" / "Nov 26, 2026, 10:42 AM".
     pattern = "d MMM y, HH:mm" if str(get_locale() or "es").startswith("es") else "MMM d, y, h:mm a"
     return format_datetime(value, pattern)
+
+
+def _translations() -> Any:
+    """This context's translations, looked up once per context and locale (templates call gettext a lot)."""
+    app_ctx = _cv_app.get(None)
+    if app_ctx is None:
+        return get_translations()
+    babel_ctx = app_ctx.g.__dict__.get("_flask_babel")  # where Flask-Babel keeps the locale it chose
+    locale = getattr(babel_ctx, "babel_locale", None)
+    cached = app_ctx.g.__dict__.get("coberta_translations")
+    if cached is not None and locale is not None and cached[0] is locale:
+        return cached[1]
+    translations = get_translations()  # resolves (and remembers) the locale first
+    babel_ctx = _get_current_context()
+    app_ctx.g.coberta_translations = (getattr(babel_ctx, "babel_locale", None), translations)
+    return translations
+
+
+def install_fast_gettext(app: Flask) -> None:
+    """Flask-Babel's template gettext, minus its per-call lookups and Jinja's double dispatch.
+
+    Same strings and same newstyle semantics (``%`` formatting of keyword arguments, escaped when
+    the template autoescapes): pages call ``_()`` dozens of times, so each call must be cheap.
+    """
+    app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]
+        gettext=lambda s: _translations().ugettext(s),
+        ngettext=lambda s, p, n: _translations().ungettext(s, p, n),
+        newstyle=True,
+        pgettext=lambda c, s: _translations().upgettext(c, s),
+        npgettext=lambda c, s, p, n: _translations().unpgettext(c, s, p, n),
+    )
+
+    @pass_eval_context
+    def gettext_(eval_ctx: EvalContext, string: str, /, **variables: Any) -> str:
+        rv: str = _translations().ugettext(string)
+        if eval_ctx.autoescape:
+            rv = Markup(rv)  # noqa: S704 - our own catalogue, as Jinja does; the variables are escaped
+        return rv % variables  # newstyle: always formatted, so "%%" means "%" everywhere
+
+    @pass_eval_context
+    def ngettext_(eval_ctx: EvalContext, singular: str, plural: str, num: int, /, **variables: Any) -> str:
+        variables.setdefault("num", num)
+        rv: str = _translations().ungettext(singular, plural, num)
+        if eval_ctx.autoescape:
+            rv = Markup(rv)  # noqa: S704 - our own catalogue, as Jinja does; the variables are escaped
+        return rv % variables
+
+    app.jinja_env.globals.update(_=gettext_, gettext=gettext_, ngettext=ngettext_)

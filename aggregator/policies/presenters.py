@@ -302,6 +302,82 @@ def formatter() -> Formatter:
     return Formatter(_lang())
 
 
+class Card:
+    """One policy card of "Mis seguros", every text ready: the template only places them.
+
+    A dashboard shows dozens of cards; formatting in Python once per card costs a fraction of the
+    same work done through template calls.
+    """
+
+    __slots__ = (
+        "age",
+        "claims",
+        "due",
+        "due_overdue",
+        "id",
+        "insured",
+        "insurer_name",
+        "insurer_slug",
+        "insurer_status",
+        "meta",
+        "number",
+        "product",
+        "removed",
+        "renewal",
+        "status",
+        "status_class",
+        "status_label",
+    )
+
+    def __init__(self, **values: Any) -> None:
+        for key, value in values.items():
+            setattr(self, key, value)
+
+
+def policy_cards(
+    rows: list[Any], accounts: dict[int, Any], ages: dict[int, str], many_profiles: bool, today: date, window: date
+) -> list[Card]:
+    """The cards of these dashboard rows; ``accounts`` by id (with insurer and profile), ``ages`` of stale ones."""
+    f = formatter()
+    t = card_texts()
+    labels = policy_status_labels()
+    cards = []
+    for p in rows:
+        acc = accounts[p.account_id]
+        meta = t["group"] % {"holder": p.holder_name} if p.group_policy else p.holder_name
+        if many_profiles and (p.group_policy or acc.profile.name != p.holder_name):
+            meta = f"{meta} · " + t["profile"] % {"name": acc.profile.name}
+        due = None
+        overdue = False
+        if p.next_due_date:
+            overdue = p.next_due_date < today
+            text = t["overdue"] if overdue else t["next"]
+            due = text % {"date": f.day(p.next_due_date)} + " · " + f.money(p.next_due_cents, p.currency)
+        age = ages.get(acc.id)
+        cards.append(
+            Card(
+                id=p.id,
+                number=p.number,
+                product=p.product,
+                insured=p.insured_summary,
+                status=p.status,
+                status_label=labels.get(p.status, p.status),
+                status_class=POLICY_STATUS_CLASS.get(p.status, "text-bg-secondary"),
+                insurer_status=p.insurer_status,
+                insurer_name=acc.insurer.name,
+                insurer_slug=acc.insurer.slug,
+                meta=meta,
+                due=due,
+                due_overdue=overdue,
+                renewal=t["renews"] % {"date": f.day(p.term_end)} if today <= p.term_end <= window else None,
+                claims=f.open_claims(p.open_claims) if p.open_claims else None,
+                removed=p.removed_upstream_at is not None,
+                age=t["age"] % {"when": age} if age else None,
+            )
+        )
+    return cards
+
+
 def percent(basis_points: int | None) -> str:
     """'5 %' from 500 basis points."""
     if basis_points is None:

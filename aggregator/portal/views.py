@@ -29,6 +29,7 @@ from aggregator.htmx import is_htmx, render, respond, trigger_name
 from aggregator.i18n import LANG_COOKIE, datetime_short
 from aggregator.models import Insurer, InsurerAccount
 from aggregator.netutil import is_safe_next
+from aggregator.policies import presenters
 from aggregator.services import portfolio, sync
 
 bp = Blueprint("portal", __name__)
@@ -97,6 +98,12 @@ def dashboard() -> Any:
     health = health_of(accounts)
     today = date.today()
     insurers = sorted({a.insurer.slug: a.insurer for a in accounts}.values(), key=lambda i: i.name.lower())
+    profiles = _profiles_of(accounts)
+    groups = portfolio.group_by_line(rows)
+    window = today + portfolio.RENEWAL_WINDOW
+    many_profiles = len(profiles) > 1
+    for group in groups:  # rows become ready-to-show cards, formatted in Python once
+        group.rows = presenters.policy_cards(group.rows, health.by_account, health.ages, many_profiles, today, window)
     response = render(
         "portal/dashboard.html",
         block="results",
@@ -104,9 +111,9 @@ def dashboard() -> Any:
         filters=filters,
         accounts=accounts,
         health=health,
-        groups=portfolio.group_by_line(rows),
+        groups=groups,
         total=len(rows),
-        profiles=_profiles_of(accounts),
+        profiles=profiles,
         insurers=insurers,
         lines=portfolio.LINES,
         status_filters=portfolio.STATUS_FILTERS,

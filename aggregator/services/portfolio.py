@@ -104,7 +104,7 @@ class Group:
     """The policies of one line of business."""
 
     line: str
-    rows: list[Row[Any]] = field(default_factory=list)
+    rows: list[Any] = field(default_factory=list)  # query rows; the dashboard view turns them into cards
 
 
 def user_accounts(user_id: int) -> list[InsurerAccount]:

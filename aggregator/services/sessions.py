@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from flask import current_app, request, session
 from sqlalchemy import select, update
+from sqlalchemy.orm import joinedload
 from user_agents import parse as parse_user_agent
 
 from aggregator.extensions import db
@@ -71,7 +72,9 @@ def resolve() -> Resolved:
     token = session.get(SESSION_KEY)
     if not isinstance(token, str):
         return Resolved(None)
-    record = db.session.scalar(select(UserSession).where(UserSession.token_hash == _digest(token)))
+    record = db.session.scalar(  # the user in the same statement: every signed-in request needs both
+        select(UserSession).options(joinedload(UserSession.user)).where(UserSession.token_hash == _digest(token))
+    )
     if record is None:
         return Resolved(None, "unknown")
     now = utcnow()
