@@ -62,7 +62,9 @@ class BaseConfig:
     DATABASE_MAX_OVERFLOW = 30
     CONNECTORS_ENABLED = ""  # comma list of slugs; empty: every registered connector
     CONNECTOR_SETTINGS: dict[str, dict[str, str]] | None = None
-    CONNECTOR_HTTP_POLICY: dict[str, float] | None = None  # HttpPolicy fields: read_timeout, deadline...
+    # HttpPolicy fields (read_timeout, deadline, breaker_threshold...). A dead insurer costs one fast
+    # failure per sync while its circuit is open; after 10 s one trial call may find it back.
+    CONNECTOR_HTTP_POLICY: dict[str, float] | None = {"breaker_cooldown": 10.0}
     JOBS_BACKEND = "thread"  # inline | thread | celery
     # Thread backend: workers per lane (one lane per insurer). More workers than the insurer's
     # concurrency, so that one sync's database work overlaps the next one's insurer call.

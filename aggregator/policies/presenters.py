@@ -433,7 +433,13 @@ GLOBALS: dict[str, Any] = {
     "HEALTH_CLASS": HEALTH_CLASS,
 }
 
+def problem_message(account: Any) -> str:
+    """``health_message`` of an insurer account in trouble (one line of the dashboard's notice)."""
+    return health_message(account.status, account.last_error, account.insurer.name, account.last_success_at)
+
+
 FILTERS: dict[str, Any] = {
+    "problem_message": problem_message,
     "money_cents": money_cents,
     "day": day,
     "percent": percent,

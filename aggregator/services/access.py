@@ -70,44 +70,43 @@ def visible_accounts(user_id: int) -> Select[Any]:
     return select(InsurerAccount.id).where(InsurerAccount.profile_id.in_(visible_profiles(user_id)))
 
 
+def _one_or_404(stmt: Select[Any]) -> Any:
+    """The object the statement finds, or 404: the same answer whether it exists or is someone else's."""
+    found = db.session.scalar(stmt)
+    if found is None:
+        abort(404)
+    return found
+
+
 def profile_or_404(user_id: int, profile_id: int) -> ClientProfile:
     """A profile the user may see; anything else is 404, whether it exists or not."""
     from aggregator.models import ClientProfile
 
-    found = db.session.scalar(
+    return _one_or_404(
         select(ClientProfile).where(ClientProfile.id == profile_id, ClientProfile.id.in_(visible_profiles(user_id)))
     )
-    if found is None:
-        abort(404)
-    return found
 
 
 def policy_or_404(user_id: int, policy_id: int) -> Policy:
     """A policy of one of the user's profiles, with its insurer and account loaded; else 404."""
     from aggregator.models import Policy
 
-    found = db.session.scalar(
+    return _one_or_404(
         select(Policy)
         .options(joinedload(Policy.insurer), joinedload(Policy.account))
         .where(Policy.id == policy_id, Policy.account_id.in_(visible_accounts(user_id)))
     )
-    if found is None:
-        abort(404)
-    return found
 
 
 def claim_or_404(user_id: int, claim_id: int) -> Claim:
     """A claim of one of the user's profiles, with its policy and insurer loaded; else 404."""
     from aggregator.models import Claim
 
-    found = db.session.scalar(
+    return _one_or_404(
         select(Claim)
         .options(joinedload(Claim.policy), joinedload(Claim.insurer))
         .where(Claim.id == claim_id, Claim.account_id.in_(visible_accounts(user_id)))
     )
-    if found is None:
-        abort(404)
-    return found
 
 
 def document_or_404(user_id: int, document_id: int) -> Document:
@@ -115,7 +114,7 @@ def document_or_404(user_id: int, document_id: int) -> Document:
     from aggregator.models import Claim, Document, Policy
 
     accounts = visible_accounts(user_id)
-    found = db.session.scalar(
+    return _one_or_404(
         select(Document).where(
             Document.id == document_id,
             or_(
@@ -124,18 +123,12 @@ def document_or_404(user_id: int, document_id: int) -> Document:
             ),
         )
     )
-    if found is None:
-        abort(404)
-    return found
 
 
 def account_or_404(user_id: int, account_id: int) -> InsurerAccount:
     """An insurer account of one of the user's profiles; else 404."""
     from aggregator.models import InsurerAccount
 
-    found = db.session.scalar(
+    return _one_or_404(
         select(InsurerAccount).where(InsurerAccount.id == account_id, InsurerAccount.id.in_(visible_accounts(user_id)))
     )
-    if found is None:
-        abort(404)
-    return found
