@@ -433,6 +433,7 @@ GLOBALS: dict[str, Any] = {
     "HEALTH_CLASS": HEALTH_CLASS,
 }
 
+
 def problem_message(account: Any) -> str:
     """``health_message`` of an insurer account in trouble (one line of the dashboard's notice)."""
     return health_message(account.status, account.last_error, account.insurer.name, account.last_success_at)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import wraps
+from functools import cache, wraps
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from flask import abort, render_template, request
 from flask_login import current_user
-from sqlalchemy import Select, or_, select
+from sqlalchemy import BindParameter, Select, bindparam, or_, select
 from sqlalchemy.orm import joinedload
 
 from aggregator.extensions import db
@@ -54,81 +54,82 @@ def verified_required(view: F) -> F:
 
 
 # --- insurance data: every query is scoped by the profiles the user holds a live grant on ---------
+#
+# The lookups below are built once (with bound parameters) and reused: building a statement costs
+# more than running it on the pages that make several of them.
+
+USER: BindParameter[int] = bindparam("user_id")
+OBJECT: BindParameter[int] = bindparam("object_id")
 
 
-def visible_profiles(user_id: int) -> Select[Any]:
+def visible_profiles(user_id: int | BindParameter[Any]) -> Select[Any]:
     """The ids of the client profiles ``user_id`` may see (a subquery for ``.in_()``)."""
     from aggregator.models import ProfileGrant
 
     return select(ProfileGrant.profile_id).where(ProfileGrant.user_id == user_id, ProfileGrant.revoked_at.is_(None))
 
 
-def visible_accounts(user_id: int) -> Select[Any]:
-    """The ids of the insurer accounts of those profiles."""
+def visible_accounts(user_id: int | BindParameter[Any]) -> Select[Any]:
+    """The ids of the insurer accounts of those profiles (``USER`` for a statement built once)."""
     from aggregator.models import InsurerAccount
 
     return select(InsurerAccount.id).where(InsurerAccount.profile_id.in_(visible_profiles(user_id)))
 
 
-def _one_or_404(stmt: Select[Any]) -> Any:
+def _one_or_404(stmt: Select[Any], user_id: int, object_id: int) -> Any:
     """The object the statement finds, or 404: the same answer whether it exists or is someone else's."""
-    found = db.session.scalar(stmt)
+    found = db.session.scalar(stmt, {"user_id": user_id, "object_id": object_id})
     if found is None:
         abort(404)
     return found
 
 
-def profile_or_404(user_id: int, profile_id: int) -> ClientProfile:
-    """A profile the user may see; anything else is 404, whether it exists or not."""
-    from aggregator.models import ClientProfile
+@cache
+def _lookups() -> dict[str, Select[Any]]:
+    from aggregator.models import Claim, ClientProfile, Document, InsurerAccount, Policy
 
-    return _one_or_404(
-        select(ClientProfile).where(ClientProfile.id == profile_id, ClientProfile.id.in_(visible_profiles(user_id)))
-    )
-
-
-def policy_or_404(user_id: int, policy_id: int) -> Policy:
-    """A policy of one of the user's profiles, with its insurer and account loaded; else 404."""
-    from aggregator.models import Policy
-
-    return _one_or_404(
-        select(Policy)
+    accounts = visible_accounts(USER)
+    return {
+        "profile": select(ClientProfile).where(
+            ClientProfile.id == OBJECT, ClientProfile.id.in_(visible_profiles(USER))
+        ),
+        "policy": select(Policy)
         .options(joinedload(Policy.insurer), joinedload(Policy.account))
-        .where(Policy.id == policy_id, Policy.account_id.in_(visible_accounts(user_id)))
-    )
-
-
-def claim_or_404(user_id: int, claim_id: int) -> Claim:
-    """A claim of one of the user's profiles, with its policy and insurer loaded; else 404."""
-    from aggregator.models import Claim
-
-    return _one_or_404(
-        select(Claim)
+        .where(Policy.id == OBJECT, Policy.account_id.in_(accounts)),
+        "claim": select(Claim)
         .options(joinedload(Claim.policy), joinedload(Claim.insurer))
-        .where(Claim.id == claim_id, Claim.account_id.in_(visible_accounts(user_id)))
-    )
-
-
-def document_or_404(user_id: int, document_id: int) -> Document:
-    """A document of a policy or claim the user may see; else 404."""
-    from aggregator.models import Claim, Document, Policy
-
-    accounts = visible_accounts(user_id)
-    return _one_or_404(
-        select(Document).where(
-            Document.id == document_id,
+        .where(Claim.id == OBJECT, Claim.account_id.in_(accounts)),
+        "document": select(Document).where(
+            Document.id == OBJECT,
             or_(
                 Document.policy_id.in_(select(Policy.id).where(Policy.account_id.in_(accounts))),
                 Document.claim_id.in_(select(Claim.id).where(Claim.account_id.in_(accounts))),
             ),
-        )
-    )
+        ),
+        "account": select(InsurerAccount).where(InsurerAccount.id == OBJECT, InsurerAccount.id.in_(accounts)),
+    }
+
+
+def profile_or_404(user_id: int, profile_id: int) -> ClientProfile:
+    """A profile the user may see; anything else is 404, whether it exists or not."""
+    return _one_or_404(_lookups()["profile"], user_id, profile_id)  # type: ignore[no-any-return]
+
+
+def policy_or_404(user_id: int, policy_id: int) -> Policy:
+    """A policy of one of the user's profiles, with its insurer and account loaded; else 404."""
+    return _one_or_404(_lookups()["policy"], user_id, policy_id)  # type: ignore[no-any-return]
+
+
+def claim_or_404(user_id: int, claim_id: int) -> Claim:
+    """A claim of one of the user's profiles, with its policy and insurer loaded; else 404."""
+    return _one_or_404(_lookups()["claim"], user_id, claim_id)  # type: ignore[no-any-return]
+
+
+def document_or_404(user_id: int, document_id: int) -> Document:
+    """A document of a policy or claim the user may see; else 404."""
+    return _one_or_404(_lookups()["document"], user_id, document_id)  # type: ignore[no-any-return]
 
 
 def account_or_404(user_id: int, account_id: int) -> InsurerAccount:
     """An insurer account of one of the user's profiles; else 404."""
-    from aggregator.models import InsurerAccount
-
-    return _one_or_404(
-        select(InsurerAccount).where(InsurerAccount.id == account_id, InsurerAccount.id.in_(visible_accounts(user_id)))
-    )
+    return _one_or_404(_lookups()["account"], user_id, account_id)  # type: ignore[no-any-return]

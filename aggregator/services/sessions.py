@@ -6,9 +6,11 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cache
+from typing import Any
 
 from flask import current_app, request, session
-from sqlalchemy import select, update
+from sqlalchemy import Select, bindparam, select, update
 from sqlalchemy.orm import joinedload
 from user_agents import parse as parse_user_agent
 
@@ -67,14 +69,19 @@ class Resolved:
     ended_reason: str | None = None
 
 
+@cache
+def _by_token() -> Select[Any]:
+    """The live-session lookup, built once; the user comes in the same statement (every request needs both)."""
+    by_hash = UserSession.token_hash == bindparam("token_hash")
+    return select(UserSession).options(joinedload(UserSession.user)).where(by_hash)
+
+
 def resolve() -> Resolved:
     """Find the live session named by the cookie, enforcing revocation, idle and absolute timeouts."""
     token = session.get(SESSION_KEY)
     if not isinstance(token, str):
         return Resolved(None)
-    record = db.session.scalar(  # the user in the same statement: every signed-in request needs both
-        select(UserSession).options(joinedload(UserSession.user)).where(UserSession.token_hash == _digest(token))
-    )
+    record = db.session.scalar(_by_token(), {"token_hash": _digest(token)})
     if record is None:
         return Resolved(None, "unknown")
     now = utcnow()
