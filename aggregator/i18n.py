@@ -65,6 +65,14 @@ def datetime_short(value: datetime | None) -> str:
     return format_datetime(value, pattern)
 
 
+def current_lang() -> str:
+    """This context's language ('es', 'en'), read where Flask-Babel keeps it once chosen: lists call it often."""
+    app_ctx = _cv_app.get(None)
+    babel_ctx = app_ctx.g.__dict__.get("_flask_babel") if app_ctx is not None else None
+    locale = getattr(babel_ctx, "babel_locale", None)
+    return str(locale if locale is not None else (get_locale() or "es"))
+
+
 def _translations() -> Any:
     """This context's translations, looked up once per context and locale (templates call gettext a lot)."""
     app_ctx = _cv_app.get(None)

@@ -15,11 +15,11 @@ from typing import Any
 from babel.dates import format_date as babel_format_date
 from babel.numbers import format_currency
 from flask import Blueprint
-from flask_babel import get_locale, gettext, ngettext
+from flask_babel import gettext, ngettext
 from flask_babel import lazy_gettext as _l
 from flask_babel import lazy_pgettext as _pl
 
-from aggregator.i18n import datetime_short
+from aggregator.i18n import current_lang, datetime_short
 
 TERRITORY = {"MXN": "MX", "ARS": "AR", "USD": "US"}
 
@@ -66,7 +66,7 @@ HEALTH_CLASS = {
 
 
 def _lang() -> str:
-    return str(get_locale() or "es")
+    return current_lang()
 
 
 LINE_LABELS = {
