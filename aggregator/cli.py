@@ -193,7 +193,7 @@ def sync_command(everything: bool, account_ids: tuple[int, ...]) -> None:
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     insurers.ensure_insurers()
-    jobs.requeue_stuck()
+    jobs.fail_abandoned()
     if everything or account_ids:
         query = select(InsurerAccount).order_by(InsurerAccount.id)
         if account_ids:

@@ -118,8 +118,8 @@ def run_job(app: Flask, job_id: str) -> str:
             db.session.remove()
 
 
-def requeue_stuck(older_than: timedelta = timedelta(minutes=15)) -> int:
-    """Put back jobs left 'running' by a process that died; returns how many."""
+def fail_abandoned(older_than: timedelta = timedelta(minutes=15)) -> int:
+    """Mark failed the jobs left 'running' by a process that died (their accounts are retaken by the next sync)."""
     result = db.session.execute(
         update(Job)
         .where(Job.status == "running", Job.started_at < utcnow() - older_than)

@@ -14,20 +14,12 @@ from flask_login import current_user, login_required
 from aggregator.auth.forms import EmptyForm
 from aggregator.htmx import is_htmx, redirect_to, render
 from aggregator.models import ClientProfile, User
-from aggregator.policies.presenters import HEALTH_LABELS, health_message
+from aggregator.policies.presenters import HEALTH_CLASS, HEALTH_LABELS, health_message
 from aggregator.profiles.forms import LinkForm
 from aggregator.services import access, linking, sync, taxids
 
 bp = Blueprint("profiles", __name__, url_prefix="/profiles")
 
-STATUS_STYLES = {
-    "new": "secondary",
-    "syncing": "info",
-    "ok": "success",
-    "stale": "warning",
-    "needs_attention": "danger",
-    "error": "danger",
-}
 KIND_LABELS: dict[str, Any] = {"person": _l("Person"), "company": _l("Company")}
 COUNTRY_LABELS: dict[str, Any] = {"MX": _l("Mexico"), "AR": _l("Argentina")}
 
@@ -85,7 +77,7 @@ def _rows(profiles: list[ClientProfile]) -> list[ProfileRow]:
                     insurer=account.insurer.name,
                     status=status,
                     status_label=str(HEALTH_LABELS.get(status, status)),
-                    style=STATUS_STYLES.get(status, "secondary"),
+                    style=HEALTH_CLASS.get(status, "text-bg-secondary"),
                     data_as_of=account.last_success_at,
                     problem=problem,
                 )

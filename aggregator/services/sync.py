@@ -77,10 +77,6 @@ def fold(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
 
 
-def _plain(value: Any) -> Any:
-    return cm.as_plain(value)
-
-
 def insured_json(insured: cm.InsuredObject | None) -> dict[str, Any] | None:
     """The insured object as JSON with its kind."""
     if insured is None:
@@ -92,7 +88,7 @@ def insured_json(insured: cm.InsuredObject | None) -> dict[str, Any] | None:
         cm.Home: "home",
         cm.InsuredPeople: "people",
     }[type(insured)]
-    data: dict[str, Any] = _plain(insured)
+    data: dict[str, Any] = cm.as_plain(insured)
     data["kind"] = kind
     return data
 

@@ -182,7 +182,7 @@ def test_jobs_left_running_by_a_dead_worker_are_failed(app: Flask) -> None:
             update(Job).where(Job.id == job_id).values(status="running", started_at=utcnow() - timedelta(hours=1))
         )
         db.session.commit()
-        assert jobs.requeue_stuck(timedelta(minutes=15)) == 1
+        assert jobs.fail_abandoned(timedelta(minutes=15)) == 1
         db.session.commit()
         row = job_row(job_id)
         assert row.status == "failed" and row.error and "abandoned" in row.error
