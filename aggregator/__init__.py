@@ -8,9 +8,12 @@ import sysconfig
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Flask, Response, g, request
+from werkzeug.exceptions import NotFound, SecurityError
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 from aggregator import mail, security
 from aggregator.config import CONFIGS, load_secret_key
@@ -22,6 +25,7 @@ from aggregator.templating import icon, page_url, static_url
 log = logging.getLogger(__name__)
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+LOCAL_HOSTS = ("localhost", "127.0.0.1")  # the hosts a portal without EXTERNAL_URL answers by default
 
 
 def asset_dir(name: str) -> str:
@@ -33,9 +37,25 @@ def asset_dir(name: str) -> str:
     raise RuntimeError(f"cannot find the {name}/ folder (looked in {', '.join(map(str, candidates))})")
 
 
+class DatabaseId(IntegerConverter):
+    """``<int:…>`` in routes: 0 … 2**31-1, the range of an id column on every backend; anything larger is a 404."""
+
+    MAX = 2**31 - 1
+
+    def to_python(self, value: str) -> int:
+        number = int(value)
+        if number > self.MAX:
+            # Not found, rather than the converter's "no match": Werkzeug would answer that with a 405
+            # when another method's rule shares the path (GET and POST /profiles/<id>/unlink).
+            raise NotFound()
+        return number
+
+
 def create_app(config: Mapping[str, Any] | str | None = None) -> Flask:
     """Build the portal. ``config`` is a config name or a mapping applied after the environment."""
-    instance_path = os.environ.get("AGGREGATOR_INSTANCE_PATH") or str(PACKAGE_DIR.parent / "instance")
+    # ./instance of the working directory (README), never next to the code: an installed package lives in
+    # site-packages, which is no place for a database and a secret key.
+    instance_path = os.environ.get("AGGREGATOR_INSTANCE_PATH") or os.path.join(os.getcwd(), "instance")
     app = Flask(
         __name__,
         template_folder=asset_dir("templates"),
@@ -58,6 +78,8 @@ def create_app(config: Mapping[str, Any] | str | None = None) -> Flask:
         # Client addresses (rate limits, sessions, audit) and https links come from the proxy's headers.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)  # type: ignore[method-assign]
 
+    # Ids are 32-bit columns: a larger number in a URL is simply not found, never a database error.
+    app.url_map.converters["int"] = DatabaseId
     _init_extensions(app)
     _register_blueprints(app)
     _register_hooks(app)
@@ -79,6 +101,35 @@ def _fill_defaults(app: Flask) -> None:
     app.config.setdefault("RATELIMIT_STORAGE_URI", redis_url or "memory://")
     if redis_url and app.config["RATELIMIT_STORAGE_URI"] == "memory://":
         app.config["RATELIMIT_STORAGE_URI"] = redis_url
+    app.config["EXTERNAL_URL"], app.config["TRUSTED_HOSTS"] = trusted_hosts(app.config)
+
+
+def trusted_hosts(config: Mapping[str, Any]) -> tuple[str | None, list[str]]:
+    """(EXTERNAL_URL without its trailing slash, the Host names this portal answers; any other gets 400).
+
+    Emailed links are built from EXTERNAL_URL, never from a request's Host (DESIGN §7); production
+    refuses to start without it. Without it (the demo, tests) links use the request's host, which
+    Werkzeug only accepts when it is in the list (local names by default).
+    """
+    extra = config.get("TRUSTED_HOSTS") or []
+    if isinstance(extra, str):
+        extra = extra.split(",")
+    hosts = [str(h).strip().lower() for h in extra if str(h).strip()]
+    external = str(config.get("EXTERNAL_URL") or "").strip().rstrip("/") or None
+    if external:
+        parts = urlsplit(external)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query:
+            raise RuntimeError(
+                "AGGREGATOR_EXTERNAL_URL must be the portal's base URL, like https://portal.example.com "
+                f"(got {external!r})"
+            )
+        return external, [parts.hostname, *hosts]
+    if config.get("ENV_NAME") == "production":
+        raise RuntimeError(
+            "AGGREGATOR_EXTERNAL_URL is required in production: links in emails are built from it, "
+            "never from a request's Host header (e.g. AGGREGATOR_EXTERNAL_URL=https://portal.example.com)"
+        )
+    return None, hosts or list(LOCAL_HOSTS)
 
 
 def _init_extensions(app: Flask) -> None:
@@ -180,6 +231,17 @@ def _register_hooks(app: Flask) -> None:
         from flask import render_template
 
         return render_template("errors/404.html"), 404
+
+    @app.errorhandler(access.VerificationRequired)
+    def _verify_first(_exc: Exception) -> tuple[str, int]:
+        from flask import render_template
+
+        return render_template("portal/verify_first.html"), 403
+
+    @app.errorhandler(SecurityError)
+    def _untrusted_host(_exc: Exception) -> tuple[str, int, dict[str, str]]:
+        # No template: without a trusted host there is no URL to build (DESIGN §7).
+        return "400 Bad Request: this portal does not answer to that host name.\n", 400, {"Content-Type": "text/plain"}
 
     @app.errorhandler(400)
     def _bad_request(_exc: Exception) -> tuple[str, int]:

@@ -192,7 +192,7 @@ def sync_command(everything: bool, account_ids: tuple[int, ...]) -> None:
     from aggregator.services import insurers, sync
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    insurers.ensure_insurers()
+    insurers.seed(app)
     jobs.fail_abandoned()
     if everything or account_ids:
         query = select(InsurerAccount).order_by(InsurerAccount.id)
@@ -262,10 +262,30 @@ def demo(host: str, port: int) -> None:
     click.echo("  Pairs for linking a profile by hand (ID type, ID number, policy number):")
     for pair in MANUAL_PAIRS:
         click.echo(f"    {pair.insurer:10} {pair.id_type:5} {pair.id_number:14} {pair.policy_number:16} {pair.name}")
-    mail_target = app.config.get("MAIL_URL") or f"this console and {outbox}"
+    mail_url = app.config.get("MAIL_URL")
+    mail_target = _safe_url(mail_url) if mail_url else f"this console and {outbox}"
     click.echo(f"  Emails (verification links...) go to {mail_target}")
+    click.echo("  Its data lives in (delete the instance folder to start afresh):")
+    for what, where in data_locations(app):
+        click.echo(f"    {what:34} {where}")
     click.echo("")
     run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)
+
+
+def data_locations(app: Flask) -> list[tuple[str, str]]:
+    """Where the portal keeps its data: (what, where) for the instance folder, database, outbox and secret key."""
+    from pathlib import Path
+
+    instance = Path(app.instance_path).resolve()
+    key_file = instance / "secret_key"
+    from_file = key_file.is_file() and key_file.read_text(encoding="utf-8").strip() == app.config["SECRET_KEY"]
+    mail_url = app.config.get("MAIL_URL")
+    return [
+        ("Instance folder", str(instance)),
+        ("Database", _safe_url(app.config["DATABASE_URL"])),
+        ("Email outbox", f"none: emails go to {_safe_url(mail_url)}" if mail_url else str(instance / "outbox")),
+        ("Secret key", str(key_file) if from_file else "from AGGREGATOR_SECRET_KEY (not stored)"),
+    ]
 
 
 def _start_demo_sandboxes(host: str) -> list[tuple[str, str, bool]]:
@@ -291,7 +311,7 @@ def seed_demo_profiles(app: Flask, email: str) -> str:
     """Link the demo user's client profiles through the real linking path and sync them; a summary line."""
     from sqlalchemy import select
 
-    from aggregator import jobs
+    from aggregator import jobs, mail
     from aggregator.demo import DEMO_PAIRS
     from aggregator.extensions import db
     from aggregator.models import User
@@ -307,6 +327,7 @@ def seed_demo_profiles(app: Flask, email: str) -> str:
             assert user is not None
             result = linking.link_by_tax_id(user, pair.id_type, pair.id_number, pair.policy_number)
             db.session.commit()
+            mail.flush_queued(app)
             jobs.dispatch_pending(app)
         if not result.ok:
             click.secho(f"  could not link {pair.name} at {pair.insurer}: is its sandbox running?", fg="yellow")

@@ -97,6 +97,10 @@ class BaseConfig:
     FACEBOOK_CLIENT_ID: str | None = None
     FACEBOOK_CLIENT_SECRET: str | None = None
     OIDC_PROVIDERS: str = ""
+    # Whether a provider's "email_verified" proves the mailbox (DESIGN §7). Google verifies the
+    # addresses it asserts; any other provider's email is proved by our own verification email
+    # (OIDC_<NAME>_TRUST_EMAIL=true to trust one you run). Facebook's is never trusted.
+    GOOGLE_TRUST_EMAIL = True
 
 
 class DevelopmentConfig(BaseConfig):
@@ -158,5 +162,13 @@ def oidc_provider_settings(config: dict[str, Any]) -> dict[str, dict[str, str]]:
             "client_id": str(config.get(prefix + "CLIENT_ID") or ""),
             "client_secret": str(config.get(prefix + "CLIENT_SECRET") or ""),
             "label": str(config.get(prefix + "LABEL") or name.capitalize()),
+            "trust_email": "true" if as_bool(config.get(prefix + "TRUST_EMAIL")) else "",
         }
     return providers
+
+
+def as_bool(value: Any) -> bool:
+    """A setting read as a boolean: JSON ``true`` from the environment, or 1/true/yes/on."""
+    if isinstance(value, bool):
+        return value
+    return str(value or "").strip().lower() in ("1", "true", "yes", "on")

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
 from typing import Any
 
-from babel.numbers import format_currency
 from flask import Flask, current_app, g, has_request_context, request
 from flask.globals import _cv_app
 from flask_babel import _get_current_context, format_date, format_datetime, get_locale, get_translations
@@ -17,8 +17,9 @@ from markupsafe import Markup
 
 LANG_COOKIE = "lang"
 
-# The territory used to format money and dates for each UI language, by currency.
-_TERRITORY = {"MXN": "MX", "ARS": "AR", "USD": "US"}
+# The symbol of an amount when every amount the user sees is in one currency; with several, the ISO code.
+CURRENCY_SYMBOLS = {"MXN": "$", "ARS": "$", "USD": "US$", "EUR": "€"}
+NBSP = "\u00a0"  # between a currency code and its number: never split over two lines
 
 
 def select_locale() -> str:
@@ -39,14 +40,33 @@ def select_locale() -> str:
     return best or current_app.config["BABEL_DEFAULT_LOCALE"]
 
 
+@lru_cache(maxsize=16384)
+def format_cents(cents: int, currency: str, lang: str, show_code: bool) -> str:
+    """The portal's one money format per language, from integer cents (cached: pages repeat amounts).
+
+    Spanish '$1.873.272,50', English '$1,873,272.50'; with ``show_code`` (the user's data holds more
+    than one currency) the ISO code replaces the symbol: 'MXN 1.873.272,50', 'ARS 156.106,00'.
+    """
+    units, rest = divmod(abs(cents), 100)
+    grouped = f"{units:,}"
+    number = f"{grouped.replace(',', '.')},{rest:02d}" if lang.startswith("es") else f"{grouped}.{rest:02d}"
+    code = currency.upper()
+    prefix = code + NBSP if show_code else CURRENCY_SYMBOLS.get(code, code + NBSP)
+    return ("-" if cents < 0 else "") + prefix + number
+
+
+def to_cents(amount: Decimal | int | str) -> int:
+    """An amount in currency units as integer cents (half-up, like the sync)."""
+    return int((Decimal(str(amount)) * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
 def money(amount: Decimal | int | str | None, currency: str = "MXN") -> str:
-    """'$1,234.50' in Spanish (Mexico) or '$ 1.234,50' for ARS, as each country writes it."""
+    """An amount in currency units, in the portal's format for this language and user (see ``format_cents``)."""
     if amount is None:
         return "—"
-    lang = str(get_locale() or "es")
-    territory = _TERRITORY.get(currency.upper(), "MX")
-    locale = f"{lang}_{territory}" if lang == "es" else "en_US"
-    return format_currency(Decimal(str(amount)), currency.upper(), locale=locale)
+    from aggregator.policies.presenters import show_currency_codes  # the user's data decides; imported late
+
+    return format_cents(to_cents(amount), currency, current_lang(), show_currency_codes())
 
 
 def date_short(value: date | datetime | None) -> str:

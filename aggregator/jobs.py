@@ -23,6 +23,8 @@ from typing import Any, Protocol
 from flask import Flask, current_app, g
 from sqlalchemy import insert, update
 
+from aggregator import mail
+from aggregator.config import BaseConfig
 from aggregator.extensions import db
 from aggregator.models import Job
 from aggregator.models.types import utcnow
@@ -104,14 +106,18 @@ def run_job(app: Flask, job_id: str) -> str:
                 if fn is None:
                     raise LookupError(f"no handler for job kind {kind!r}")
                 fn(dict(payload or {}))
+                db.session.commit()  # the handler's work, as a request's: services flush, the runner commits
             except Exception as exc:
                 log.exception("job %s (%s) failed", job_id, kind)
                 db.session.rollback()
+                mail.discard_queued()  # nothing is announced about work that rolled back
+                discard_pending()
                 status, error = "failed", f"{type(exc).__name__}: {exc}"[:300]
             db.session.execute(
                 update(Job).where(Job.id == job_id).values(status=status, finished_at=utcnow(), error=error)
             )
             db.session.commit()
+            mail.flush_queued(app)  # emails of a job leave after its transaction committed
             dispatch_pending(app)  # a job may enqueue others
             return status
         finally:
@@ -218,7 +224,7 @@ def backend_for(app: Flask) -> Backend:
             if name == "inline":
                 backend = InlineBackend()
             elif name == "thread":
-                backend = ThreadBackend(int(app.config.get("JOBS_LANE_WORKERS") or 4))
+                backend = ThreadBackend(int(app.config.get("JOBS_LANE_WORKERS") or BaseConfig.JOBS_LANE_WORKERS))
             elif name == "celery":
                 backend = CeleryBackend(app)
             else:

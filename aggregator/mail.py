@@ -1,4 +1,4 @@
-"""Outgoing email: rendered in the recipient's language (HTML + text), sent after the request commits.
+"""Outgoing email: rendered in the recipient's language (HTML + text), sent after the request or job commits.
 
 ``MAIL_URL=smtp://host:port`` (or ``smtps://user:password@host:port``) sends over SMTP; without it
 every message is printed to the console and written to ``instance/outbox/`` so a newcomer can
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from flask import Flask, current_app, g, has_request_context, render_template
+from flask import Flask, current_app, g, render_template
 from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
 
@@ -59,14 +59,13 @@ def send(to: str, kind: str, locale: str, **context: Any) -> None:
     msg.set_content(text)
     msg.add_alternative(html, subtype="html")
     msg["Content-Language"] = locale  # after the content: set_content() drops Content-* headers
-    if has_request_context():
-        g.setdefault("outgoing_mail", []).append(msg)
-    else:
-        deliver(current_app._get_current_object(), msg)  # type: ignore[attr-defined]
+    # Queued on the request's or the job's app context: an email about something that then rolls
+    # back is never sent. The request hook and ``jobs.run_job`` flush after their commit.
+    g.setdefault("outgoing_mail", []).append(msg)
 
 
 def flush_queued(app: Flask) -> None:
-    """Deliver the messages queued during this request (called after a successful commit)."""
+    """Deliver the messages queued in this app context (call after a successful commit)."""
     queued: list[EmailMessage] = g.pop("outgoing_mail", [])
     for msg in queued:
         if app.config["MAIL_ASYNC"]:

@@ -22,6 +22,10 @@ def upgrade(app: Flask, revision: str = "head") -> None:
     """Bring the database schema to ``revision``."""
     with app.app_context():
         command.upgrade(alembic_config(app), revision)
+    if revision == "head":
+        from aggregator.services import insurers
+
+        insurers.seed(app)  # the insurers' rows exist before the first request needs them
 
 
 def downgrade(app: Flask, revision: str) -> None:

@@ -22,18 +22,19 @@ def key_for(namespace: str, value: str) -> str:
     return f"{namespace}:{digest}"
 
 
-def allowed(limit: str, key: str) -> bool:
-    """True while ``key`` is under ``limit`` (does not count this call)."""
-    if not current_app.config.get("RATELIMIT_ENABLED", True):
-        return True
-    return bool(limiter.limiter.test(parse(limit), key))
-
-
 def hit(limit: str, key: str) -> bool:
-    """Count one event for ``key``; False when that event went over the limit."""
+    """Count one event for ``key``; False when that event went over the limit.
+
+    The count and the comparison are one atomic step of the storage (INCR in Redis, a lock in
+    memory), so calling this *before* slow work reserves the attempt: of N simultaneous callers,
+    at most the limit get True (DESIGN §7). Never test first and count afterwards.
+    """
     if not current_app.config.get("RATELIMIT_ENABLED", True):
         return True
     return bool(limiter.limiter.hit(parse(limit), key))
+
+
+reserve = hit  # the name that says why it is called before the work it guards
 
 
 def reset_after(limit: str, key: str) -> int:

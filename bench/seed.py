@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from aggregator import create_app
 from aggregator.extensions import db
-from aggregator.models import Claim, ClientProfile, InsurerAccount, Policy, ProfileGrant, User
+from aggregator.models import Claim, ClientProfile, GrantAccount, InsurerAccount, Policy, ProfileGrant, User
 from aggregator.models.types import utcnow
 from aggregator.services import insurers, sync
 from bench.upsert import synthetic_portfolio
@@ -31,10 +31,12 @@ def seed(email: str, policies: int) -> tuple[int, int | None]:
         profile = ClientProfile(country="MX", id_type="RFC", id_number="OEIL850101AB1", name="Lucía Ortega Ibarra")
         db.session.add(profile)
         db.session.flush()
-        db.session.add(ProfileGrant(profile_id=profile.id, user_id=user.id, granted_via="tax_id"))
+        grant = ProfileGrant(profile_id=profile.id, user_id=user.id, granted_via="tax_id")
+        db.session.add(grant)
         account = InsurerAccount(profile_id=profile.id, insurer_id=ids["gnp"], client_ref="bench-client")
         db.session.add(account)
         db.session.flush()
+        db.session.add(GrantAccount(grant_id=grant.id, account_id=account.id, granted_via="tax_id"))
         now = utcnow()
         sync.apply_portfolio(db.session(), account, synthetic_portfolio("bench-client", policies, claims_every=5), now)
         account.health, account.last_success_at, account.next_sync_at = "ok", now, None

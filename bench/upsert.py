@@ -27,9 +27,9 @@ from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine, Table, insert
 from sqlalchemy.orm import Session
 
 from connectors import models as cm
@@ -93,9 +93,9 @@ def synthetic_portfolio(
         chosen = rng.sample(COVERAGES, 8)
         coverages = []
         for code, name, basis, (kind, value) in chosen:
-            if kind == "percentage":
+            if kind == "percentage" and value is not None:
                 deductible = cm.Deductible(cm.DeductibleKind.PERCENTAGE, percentage=Decimal(value), basis=basis)
-            elif kind == "amount":
+            elif kind == "amount" and value is not None:
                 deductible = cm.Deductible(cm.DeductibleKind.AMOUNT, amount=cm.Money.of(value, "MXN"))
             else:
                 deductible = cm.Deductible(cm.DeductibleKind.NONE)
@@ -239,7 +239,7 @@ def time_baseline(db: Database, rows: dict[str, list[dict[str, Any]]]) -> float:
     began = time.perf_counter()
     with db.engine.begin() as conn:
         for name, model in tables.items():
-            conn.execute(insert(model.__table__), rows[name])
+            conn.execute(insert(cast(Table, model.__table__)), rows[name])
     return time.perf_counter() - began
 
 

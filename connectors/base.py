@@ -25,6 +25,7 @@ from connectors.models import (
     ClientMatch,
     Document,
     DocumentRef,
+    Line,
     PaymentLink,
     Policy,
     Portfolio,
@@ -45,6 +46,7 @@ __all__ = [
     "SandboxSamples",
     "SandboxSpec",
     "Setting",
+    "SupportPhone",
 ]
 
 MASK = "••••••"
@@ -68,6 +70,22 @@ class Setting:
     secret: bool = False
     required: bool = True
     default: str | None = None
+
+
+@dataclass(frozen=True)
+class SupportPhone:
+    """A phone number the insurer publishes, for some lines of business and countries (empty: all of them)."""
+
+    label: str  # in the insurer's words: "Línea GNP (siniestros y asistencia)"
+    number: str  # as it is dialled inside its country: "55 5227 9000"
+    lines: tuple[Line, ...] = ()
+    countries: tuple[str, ...] = ()  # ISO 3166 alpha-2
+    assistance: bool = False  # the number to call for road, medical or home assistance and to report a claim
+
+    def serves(self, line: str | None, country: str | None) -> bool:
+        """Whether this number is the one for a policy of ``line`` held in ``country`` (None: any)."""
+        line_ok = not self.lines or line is None or line in self.lines
+        return line_ok and (not self.countries or country is None or country in self.countries)
 
 
 @dataclass(frozen=True)
@@ -110,7 +128,10 @@ class Connector(ABC):
     tax_id_types: ClassVar[tuple[TaxIdType, ...]]
     capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.VERIFY})
     settings: ClassVar[tuple[Setting, ...]] = ()
-    support_phones: ClassVar[dict[str, str]] = {}  # "Cabina de siniestros" -> "55 5227 9000"
+    # The insurer's phones by line and country; a connector that only sets the older ``support_phones``
+    # dict ("Cabina de siniestros" -> "55 5227 9000") gets numbers valid for every line and country.
+    phones: ClassVar[tuple[SupportPhone, ...]] = ()
+    support_phones: ClassVar[dict[str, str]] = {}
     fictional: ClassVar[bool] = False
 
     def __init__(self, settings: Mapping[str, str], policy: HttpPolicy | None = None) -> None:
@@ -143,6 +164,13 @@ class Connector(ABC):
 
     def supports(self, capability: Capability) -> bool:
         return capability in self.capabilities
+
+    @classmethod
+    def phone_book(cls) -> tuple[SupportPhone, ...]:
+        """Every published phone: ``phones``, or the ``support_phones`` dict as numbers for every line and country."""
+        if cls.phones:
+            return tuple(cls.phones)
+        return tuple(SupportPhone(label, number) for label, number in cls.support_phones.items())
 
     # --- the DESIGN §4 methods --------------------------------------------------------------
 

@@ -55,6 +55,9 @@ class ClaimStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+OPEN_CLAIM_STATUSES = frozenset({ClaimStatus.OPEN, ClaimStatus.UNDER_REVIEW, ClaimStatus.REOPENED})
+
+
 class PaymentFrequency(StrEnum):
     ANNUAL = "annual"
     SEMIANNUAL = "semiannual"
@@ -433,6 +436,9 @@ class Claim:
     paid_amount: Money | None = None
     history: tuple[ClaimEvent, ...] = ()
     documents: tuple[DocumentRef, ...] = ()
+    # The insurer waits for the client (documents requested): the claim does not move until they act.
+    waiting_on_client: bool = False
+    requested_documents: tuple[str, ...] = ()  # what the insurer asks for, in its own words
 
     def __post_init__(self) -> None:
         _text(self.external_id, "claim external_id")
@@ -443,6 +449,14 @@ class Claim:
         _require(isinstance(self.status, ClaimStatus), "status must be a ClaimStatus")
         _text(self.insurer_status, "insurer_status")
         _require(isinstance(self.history, tuple), "history must be a tuple")
+        _require(isinstance(self.waiting_on_client, bool), "waiting_on_client must be a bool")
+        _require(isinstance(self.requested_documents, tuple), "requested_documents must be a tuple")
+        for requested in self.requested_documents:
+            _text(requested, "requested document")
+        _require(not self.requested_documents or self.waiting_on_client, "documents requested: waiting on the client")
+        _require(
+            not self.waiting_on_client or self.status in OPEN_CLAIM_STATUSES, "only an open claim waits on the client"
+        )
 
 
 @dataclass(frozen=True)

@@ -410,8 +410,11 @@ class ConformanceSuite:
 
     # --- fixtures ---
 
+    # Class-scoped fixtures are classmethods: one instance of the class per test, one fixture per class
+    # (pytest deprecates class-scoped instance-method fixtures).
     @pytest.fixture(scope="class")
-    def sandbox(self, connector_cls: type[Connector]) -> Iterator[Sandbox]:
+    @classmethod
+    def sandbox(cls, connector_cls: type[Connector]) -> Iterator[Sandbox]:
         """The connector's sandbox on loopback for the whole class (one per connector)."""
         spec = connector_cls.sandbox()
         if not isinstance(spec, SandboxSpec):
@@ -430,7 +433,8 @@ class ConformanceSuite:
         sandbox.reset()
 
     @pytest.fixture(scope="class")
-    def baseline(self, sandbox: Sandbox) -> Baseline:
+    @classmethod
+    def baseline(cls, sandbox: Sandbox) -> Baseline:
         sandbox.reset()
         return Baseline.take(sandbox)
 
@@ -808,7 +812,8 @@ def conformance_tests(*connector_classes: type[Connector]) -> type[ConformanceSu
         __test__ = True
 
         @pytest.fixture(scope="class", params=classes, ids=slugs)
-        def connector_cls(self, request: pytest.FixtureRequest) -> type[Connector]:
+        @classmethod
+        def connector_cls(cls, request: pytest.FixtureRequest) -> type[Connector]:
             """The connector under test."""
             return cast(type[Connector], request.param)  # type: ignore[attr-defined]
 

@@ -17,6 +17,7 @@ cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
 OIDC_DIR=tests/support/oidc_provider
+BROWSER_DIR=tests/support/browser  # axe-core for the accessibility checks of the browser tests
 CHROMIUM=/usr/bin/chromium
 
 say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
@@ -28,20 +29,23 @@ if [ "${AGGREGATOR_TEST_SKIP_INSTALL:-0}" != 1 ]; then
   say "pip install -e '.[test]'"
   "$PYTHON" -m pip install --quiet --disable-pip-version-check -e '.[test]'
 
-  say "npm packages of the OpenID Connect test provider ($OIDC_DIR)"
-  if command -v npm >/dev/null 2>&1; then
-    # npm ci wipes node_modules: only when the lock file changed since the last install.
-    stamp="$OIDC_DIR/node_modules/.installed-from-lock.sha256"
-    want=$(sha256sum "$OIDC_DIR/package-lock.json" | cut -d' ' -f1)
-    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
-      echo "up to date"
+  for npm_dir in "$OIDC_DIR" "$BROWSER_DIR"; do
+    say "npm packages in $npm_dir"
+    if command -v npm >/dev/null 2>&1; then
+      # npm ci wipes node_modules: only when the lock file changed since the last install.
+      stamp="$npm_dir/node_modules/.installed-from-lock.sha256"
+      want=$(sha256sum "$npm_dir/package-lock.json" | cut -d' ' -f1)
+      if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+        echo "up to date"
+      else
+        (cd "$npm_dir" && npm ci --no-audit --no-fund --loglevel=error)
+        echo "$want" >"$stamp"
+      fi
     else
-      (cd "$OIDC_DIR" && npm ci --no-audit --no-fund --loglevel=error)
-      echo "$want" >"$stamp"
+      warn "npm not found: the OpenID Connect tests and the accessibility checks (axe-core) will be skipped (they need Node.js >= 20 and npm)"
+      break
     fi
-  else
-    warn "npm not found: the OpenID Connect tests will be skipped (they need Node.js >= 20 and npm)"
-  fi
+  done
 
   say "Chromium for the browser tests"
   if [ -x "$CHROMIUM" ]; then

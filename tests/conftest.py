@@ -231,6 +231,15 @@ def app(app_config: dict[str, Any]) -> Iterator[Flask]:
     yield application
 
 
+def close_app(flask_app: Flask) -> None:
+    """Close the database connections of an extra app a test made (PostgreSQL warns about unclosed ones)."""
+    from aggregator.extensions import db
+
+    with flask_app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
 @pytest.fixture(autouse=True)
 def _clean_state(request: pytest.FixtureRequest) -> Iterator[None]:
     """Every test starts from empty tables and empty rate-limit counters."""

@@ -28,7 +28,7 @@ from wtforms.validators import DataRequired
 
 from aggregator import mail
 from aggregator.auth.views import after_sign_in_target
-from aggregator.config import oidc_provider_settings
+from aggregator.config import as_bool, oidc_provider_settings
 from aggregator.extensions import db, limiter, oauth
 from aggregator.i18n import select_locale
 from aggregator.models import SocialIdentity, User
@@ -78,6 +78,7 @@ class Registration:
     discovery_url: str | None  # None for plain OAuth 2 (Facebook)
     fixed_issuer: str | None = None  # the issuer recorded for plain OAuth 2 identities
     extra_issuers: tuple[str, ...] = ()
+    trust_email: bool = False  # its email_verified proves the mailbox (else our own email does)
 
 
 class SignInFailed(Exception):
@@ -145,7 +146,11 @@ def register_providers(app: Flask) -> None:
                 client_kwargs=_client_kwargs(OIDC_SCOPE),
             )
             registrations[name] = Registration(
-                provider, client, GOOGLE_DISCOVERY_URL, extra_issuers=GOOGLE_EXTRA_ISSUERS
+                provider,
+                client,
+                GOOGLE_DISCOVERY_URL,
+                extra_issuers=GOOGLE_EXTRA_ISSUERS,
+                trust_email=as_bool(cfg.get("GOOGLE_TRUST_EMAIL", True)),
             )
         elif provider.kind == "facebook":
             client = _new_client(
@@ -170,7 +175,9 @@ def register_providers(app: Flask) -> None:
                 server_metadata_url=settings["discovery_url"],
                 client_kwargs=_client_kwargs(OIDC_SCOPE),
             )
-            registrations[name] = Registration(provider, client, settings["discovery_url"])
+            registrations[name] = Registration(
+                provider, client, settings["discovery_url"], trust_email=bool(settings["trust_email"])
+            )
     app.extensions["sign_in_clients"] = registrations
 
 
@@ -314,7 +321,8 @@ def _exchange(registration: Registration) -> ExternalIdentity:
         issuer=issuer,  # Google's scheme-less variant is recorded under its canonical issuer
         subject=str(claims["sub"]),
         email=_email_of(claims.get("email")),
-        email_verified=_asserted(claims.get("email_verified")),
+        # Only a provider trusted for it proves the mailbox; any other's word needs our own email (DESIGN §7).
+        email_verified=registration.trust_email and _asserted(claims.get("email_verified")),
         name=_text(claims.get("name")),
     )
 
@@ -488,8 +496,8 @@ def _finish_sign_in(registration: Registration, seen: ExternalIdentity, next_url
         return _sign_in(identity.user, identity, seen, next_url)
     if not seen.email:
         return _failure(provider, "no_email")
-    if identities.email_in_use(seen.email):
-        return _existing_account(provider)
+    # The same next page whether or not the email has an account: it tells a person who has one to
+    # sign in as usual and connect the provider, and lets anyone else continue (nothing is revealed).
     session[PENDING_KEY] = {
         "p": provider.name,
         "iss": seen.issuer,
@@ -566,7 +574,12 @@ def signup(name: str) -> Any:
         if identity is not None:  # finished meanwhile in another tab
             return _sign_in(identity.user, identity, seen, next_url if is_safe_next(next_url) else None)
         if identities.email_in_use(seen.email):
-            return _existing_account(provider)
+            if seen.email_verified:  # a trusted provider proved the mailbox: its owner may know
+                return _existing_account(provider)
+            # Unproved: the answer is "check your inbox", as for a new account; the owner is told.
+            identities.notify_existing_account(seen, provider.label)
+            accounts.remember_registration(None)
+            return render_template("auth/register_sent.html")
         try:
             identity = identities.create_account(seen, str(select_locale()))
         except IntegrityError:  # the same person, twice at once
@@ -574,18 +587,11 @@ def signup(name: str) -> Any:
             mail.discard_queued()
             return _failure(provider, "signup_expired")
         user = identity.user
-        if user.is_verified:
-            flash(
-                _("Welcome to %(portal)s! Your account is ready.", portal=current_app.config["PORTAL_NAME"]), "success"
-            )
-        else:
-            flash(
-                _(
-                    "Welcome! We sent a link to %(email)s: open it to confirm your email and use every feature.",
-                    email=user.email,
-                ),
-                "info",
-            )
+        if not user.is_verified:
+            # Signed in only once the mailbox answers: the link opened in this browser signs them in.
+            accounts.remember_registration(user)
+            return render_template("auth/register_sent.html")
+        flash(_("Welcome to %(portal)s! Your account is ready.", portal=current_app.config["PORTAL_NAME"]), "success")
         return _sign_in(user, identity, seen, next_url if is_safe_next(next_url) else None)
     status = 422 if request.method == "POST" else 200
     return (

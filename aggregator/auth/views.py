@@ -47,8 +47,9 @@ def register() -> Any:
     form = RegisterForm()
     if form.validate_on_submit():
         email = normalize_email(form.email.data or "")
-        accounts.register(email, form.password.data or "", str(select_locale()))
-        # The same page whether or not the email already had an account.
+        user = accounts.register(email, form.password.data or "", str(select_locale()))
+        # The same page (and a session of the same shape) whether or not the email already had an account.
+        accounts.remember_registration(user)
         return render_template("auth/register_sent.html")
     status = 422 if request.method == "POST" else 200
     rules = check_password(form.password.data or "", form.email.data or "") if request.method == "POST" else None
@@ -82,11 +83,42 @@ def verify(token: str) -> Any:
 
 @bp.route("/verify/<token>", methods=["POST"])
 def verify_confirm(token: str) -> Any:
-    """Verify the email and sign the user in (seed 001 step 5)."""
+    """Verify the email and sign the user in (seed 001 step 5).
+
+    Opened away from the browser that set the account up, the link proves the mailbox but not the
+    password chosen before: the person who opened it chooses the password (DESIGN §7).
+    """
     form = EmptyForm()
     if not form.validate_on_submit():
         return render_template("auth/link_invalid.html", kind="verify"), 400
-    user = accounts.verify_email(token)
+    target = accounts.verification_target(token)
+    if target is None:
+        return render_template("auth/link_invalid.html", kind="verify"), 410
+    if target.verified_at is None and not accounts.set_up_in_this_browser(target):
+        return _verify_password_page(token, target, ResetForm(account_email=target.email, formdata=None))
+    return _verified(accounts.verify_email(token))
+
+
+@bp.route("/verify/<token>/password", methods=["POST"])
+def verify_with_password(token: str) -> Any:
+    """Finish a verification opened in another browser: the mailbox's owner sets the password."""
+    target = accounts.verification_target(token)
+    if target is None:
+        return render_template("auth/link_invalid.html", kind="verify"), 410
+    form = ResetForm(account_email=target.email)
+    if not form.validate_on_submit():
+        return _verify_password_page(token, target, form, status=422)
+    return _verified(accounts.verify_email(token, new_password=form.password.data or ""))
+
+
+def _verify_password_page(token: str, user: User, form: ResetForm, status: int = 200) -> Any:
+    rules = check_password(form.password.data or "", user.email) if status != 200 else None
+    return render_template(
+        "auth/verify_password.html", form=form, token=token, rules=rules, account_email=user.email
+    ), status
+
+
+def _verified(user: User | None) -> Any:
     if user is None:
         return render_template("auth/link_invalid.html", kind="verify"), 410
     sessions.start(user, "email_link")
@@ -144,13 +176,14 @@ def login() -> Any:
         raw = form.email.data or ""
         account_key = ratelimit.key_for("login", try_normalize_email(raw) or raw.strip().lower())
         limit = _cfg("LOGIN_ACCOUNT_LIMIT")
-        if not ratelimit.allowed(limit, account_key):
+        # Reserve the attempt before the hash is checked: N simultaneous guesses never check more
+        # than the limit allows (DESIGN §7). A success gives the account a clean slate.
+        if not ratelimit.reserve(limit, account_key):
             audit.record("login.locked", outcome="refused")
             wait = max(1, (ratelimit.reset_after(limit, account_key) + 59) // 60)
             return render_template("auth/login.html", form=form, next_url=next_url, locked_minutes=wait), 429
         user = accounts.authenticate(raw, form.password.data or "")
         if user is None:
-            ratelimit.hit(limit, account_key)
             audit.record("login.failure", outcome="failure")
             return render_template("auth/login.html", form=form, next_url=next_url, failed=True), 401
         ratelimit.clear(limit, account_key)

@@ -69,6 +69,26 @@ class ProfileGrant(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     profile: Mapped[ClientProfile] = relationship()
+    accounts: Mapped[list[GrantAccount]] = relationship(
+        back_populates="grant", cascade="all, delete-orphan", order_by="GrantAccount.account_id"
+    )
+
+
+class GrantAccount(Base):
+    """One insurer account a grant reaches. A grant covers what was proved (DESIGN §7): a proof pair at
+    that insurer, or a verified email that insurer matched; another insurer of the same person needs
+    its own proof."""
+
+    __tablename__ = "profile_grant_accounts"
+    __table_args__ = (Index("ix_profile_grant_accounts_account", "account_id"),)
+
+    grant_id: Mapped[int] = mapped_column(ForeignKey("profile_grants.id", ondelete="CASCADE"), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("insurer_accounts.id", ondelete="CASCADE"), primary_key=True)
+    granted_via: Mapped[str] = mapped_column(String(16))  # email | tax_id | demo
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    grant: Mapped[ProfileGrant] = relationship(back_populates="accounts")
+    account: Mapped[InsurerAccount] = relationship()
 
 
 class Insurer(Base):
@@ -81,7 +101,8 @@ class Insurer(Base):
     name: Mapped[str] = mapped_column(String(120))
     country: Mapped[str] = mapped_column(String(2))
     currency: Mapped[str] = mapped_column(String(3))
-    support_phones: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    # The connector's phone book: [{"label", "number", "lines": [...], "countries": [...], "assistance": bool}]
+    support_phones: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     fictional: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
@@ -109,6 +130,9 @@ class InsurerAccount(Base):
     failures: Mapped[int] = mapped_column(Integer, default=0)  # consecutive failed syncs
     next_sync_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The currencies of the data of the last successful sync (sorted ISO codes), kept by the sync: a
+    # user whose accounts hold more than one sees the code beside every amount.
+    currencies: Mapped[list[str]] = mapped_column(JSON, default=list)
 
     profile: Mapped[ClientProfile] = relationship(back_populates="accounts")
     insurer: Mapped[Insurer] = relationship()
@@ -228,6 +252,8 @@ class Claim(Base):
     paid_cents: Mapped[int | None] = mapped_column(BigInteger)
     currency: Mapped[str | None] = mapped_column(String(3))
     history: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    waiting_on_client: Mapped[bool] = mapped_column(Boolean, default=False)  # the insurer waits for the client
+    requested_documents: Mapped[list[str]] = mapped_column(JSON, default=list)  # in the insurer's words
     content_hash: Mapped[str] = mapped_column(String(64))
     first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -100,6 +100,10 @@ class SocialIdentity(Base):
     issuer: Mapped[str] = mapped_column(String(400))
     subject: Mapped[str] = mapped_column(String(255))
     email: Mapped[str | None] = mapped_column(String(320))
+    # True when the mailbox stood behind this identity: a trusted provider's verified email, a link
+    # made by the verified owner from "Mi cuenta", or our verification email opened by the browser
+    # that signed in with it. A password reset (the mailbox's word) removes the others (DESIGN §7).
+    mailbox_proved: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 

@@ -7,21 +7,24 @@ every visit, and Babel's formatting is the costliest part of a row.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
 from babel.dates import format_date as babel_format_date
-from babel.numbers import format_currency
-from flask import Blueprint
+from flask import Blueprint, g, has_request_context, url_for
 from flask_babel import gettext, ngettext
 from flask_babel import lazy_gettext as _l
 from flask_babel import lazy_pgettext as _pl
+from flask_login import current_user
 
-from aggregator.i18n import current_lang, datetime_short
+from aggregator.i18n import current_lang, datetime_short, format_cents
 
-TERRITORY = {"MXN": "MX", "ARS": "AR", "USD": "US"}
+GRACE_DAYS = 30  # a receipt's grace period when the insurer does not say (seeds 000 and 004)
 
 LINE_ICONS = {
     "auto": "car-front",
@@ -51,7 +54,10 @@ CLAIM_STATUS_CLASS = {
 RECEIPT_STATUS_CLASS = {
     "paid": "text-bg-success",
     "pending": "text-bg-warning",
+    "scheduled": "badge-muted",  # not due yet: a date in the calendar, not a debt
+    "due_today": "text-bg-warning",
     "overdue": "text-bg-danger",
+    "lapsed": "text-bg-danger",
     "cancelled": "text-bg-secondary",
 }
 
@@ -83,9 +89,13 @@ POLICY_STATUS_LABELS = {
     "expired": _l("Expired"),
     "cancelled": _l("Cancelled"),
 }
-STATUS_FILTER_LABELS = {
-    "active": _l("In force and payment pending"),
-    "all": _l("All, including expired and cancelled"),
+STATUS_FILTER_LABELS = {  # short: a select on a phone shows its value in about 15 characters
+    "active": _pl("policies", "Current"),
+    "all": _pl("policies", "All"),
+    "in_force": _l("Up to date"),
+    "pending_payment": _l("Payment pending"),
+    "expired": _pl("policies", "Expired"),
+    "cancelled": _pl("policies", "Cancelled"),
 }
 CLAIM_STATUS_LABELS = {
     "open": _l("Open"),
@@ -98,7 +108,10 @@ CLAIM_STATUS_LABELS = {
 RECEIPT_STATUS_LABELS = {
     "paid": _l("Paid"),
     "pending": _l("Pending"),
+    "scheduled": _l("Scheduled"),
+    "due_today": _l("Due today"),
     "overdue": _l("Overdue"),
+    "lapsed": _l("Grace period over"),
     "cancelled": _pl("receipt", "Cancelled"),
 }
 FREQUENCY_LABELS = {
@@ -175,6 +188,21 @@ def status_filter_label(value: str) -> str:
     return policy_status_label(value)
 
 
+_MINOR_WORDS = frozenset({"de", "del", "la", "el", "los", "las", "por", "con", "en", "y", "a", "of", "the", "by"})
+
+
+def _words(text: str) -> frozenset[str]:
+    plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+    return frozenset(w for w in "".join(c if c.isalnum() else " " for c in plain).split() if w not in _MINOR_WORDS)
+
+
+def insurer_words(label: str, wording: str | None) -> str | None:
+    """The insurer's own wording, only where it adds something to our label ("Pendiente de pago" ≈ "Pago pendiente")."""
+    if not wording or _words(wording) == _words(label):
+        return None
+    return wording
+
+
 def claim_status_label(status: str) -> str:
     """A normalised claim status in the user's words."""
     return _label(CLAIM_STATUS_LABELS, status)
@@ -186,8 +214,25 @@ def claim_status_labels() -> dict[str, str]:
 
 
 def receipt_status_label(status: str) -> str:
-    """A receipt status in the user's words."""
+    """A receipt status (or a ``receipt_state``) in the user's words."""
     return _label(RECEIPT_STATUS_LABELS, status)
+
+
+def grace_end(due_date: date, grace_until: date | None) -> date:
+    """The last day to pay a receipt and keep the cover: the insurer's date, or 30 days after the due date."""
+    return grace_until or due_date + timedelta(days=GRACE_DAYS)
+
+
+def receipt_state(status: str, due_date: date, grace_until: date | None, today: date) -> str:
+    """What an unpaid receipt means today: 'scheduled' (not due yet), 'due_today', 'overdue' (in its grace
+    period) or 'lapsed' (the grace period is over); other statuses are returned as they are."""
+    if status not in ("pending", "overdue"):
+        return status
+    if due_date > today:
+        return "scheduled"
+    if due_date == today and status == "pending":
+        return "due_today"
+    return "lapsed" if grace_end(due_date, grace_until) < today else "overdue"
 
 
 def frequency_label(value: str) -> str:
@@ -239,23 +284,56 @@ def health_message(status: str, last_error: str | None, insurer: str, age: datet
     return reason + " " + gettext("You see the data as of %(when)s.", when=when)
 
 
-@lru_cache(maxsize=4096)
-def _money_cents(amount: int, currency: str, lang: str) -> str:
-    territory = TERRITORY.get(currency.upper(), "MX")
-    locale = f"{lang}_{territory}" if lang == "es" else "en_US"
-    return format_currency(Decimal(amount) / 100, currency.upper(), locale=locale)
+def show_currency_codes() -> bool:
+    """Whether amounts show their ISO code: the signed-in user's data holds more than one currency.
+
+    Decided once per request from the currencies the sync keeps per insurer account (``note_currencies``
+    when the view already holds the accounts, else one small query).
+    """
+    if not has_request_context():
+        return False
+    found: bool | None = g.get("coberta_show_codes")
+    if found is None:
+        found = False
+        if current_user and current_user.is_authenticated:
+            from aggregator.services import portfolio  # the read side; imported late (it imports the models)
+
+            found = len(portfolio.user_currencies(current_user.id)) > 1
+        g.coberta_show_codes = found
+    return found
+
+
+def note_currencies(accounts: Iterable[Any]) -> None:
+    """Decide ``show_currency_codes`` from the insurer accounts a view has already read."""
+    g.coberta_show_codes = len({code for a in accounts for code in (a.currencies or ())}) > 1
 
 
 def money_cents(amount: int | None, currency: str | None = "MXN") -> str:
-    """'$1,234.50' from 123450 cents, as the currency's country writes it."""
+    """'$1.234,50' (Spanish) or '$1,234.50' (English) from 123450 cents; 'MXN 1.234,50' when the user
+    holds more than one currency."""
     if amount is None:
         return "—"
-    return _money_cents(int(amount), currency or "MXN", _lang())
+    return format_cents(int(amount), currency or "MXN", _lang(), show_currency_codes())
 
 
 @lru_cache(maxsize=4096)
 def _day(value: date, lang: str) -> str:
     return babel_format_date(value, "medium", locale=lang)
+
+
+@lru_cache(maxsize=4096)
+def _day_month(value: date, lang: str) -> str:
+    return babel_format_date(value, "d MMM" if lang.startswith("es") else "MMM d", locale=lang)
+
+
+def day_short(value: date | None, today: date | None = None) -> str:
+    """'22 dic' / 'Dec 22' for a date within half a year of today; the medium date otherwise."""
+    if value is None:
+        return "—"
+    today = today or date.today()
+    if abs((value - today).days) <= 180:
+        return _day_month(value, _lang())
+    return _day(value, _lang())
 
 
 def day(value: date | datetime | None) -> str:
@@ -275,16 +353,17 @@ def _open_claims(count: int, lang: str) -> str:
 class Formatter:
     """Money and dates in one language, decided once per page (lists format many values)."""
 
-    __slots__ = ("lang",)
+    __slots__ = ("codes", "lang")
 
-    def __init__(self, lang: str) -> None:
+    def __init__(self, lang: str, codes: bool = False) -> None:
         self.lang = lang
+        self.codes = codes
 
     def money(self, amount: int | None, currency: str | None = "MXN") -> str:
         """Like the ``money_cents`` filter."""
         if amount is None:
             return "—"
-        return _money_cents(int(amount), currency or "MXN", self.lang)
+        return format_cents(int(amount), currency or "MXN", self.lang, self.codes)
 
     def open_claims(self, count: int) -> str:
         """'2 open claims', pluralised in the page's language."""
@@ -298,8 +377,8 @@ class Formatter:
 
 
 def formatter() -> Formatter:
-    """A formatter for the current request's language."""
-    return Formatter(_lang())
+    """A formatter for the current request's language and user."""
+    return Formatter(_lang(), show_currency_codes())
 
 
 class Card:
@@ -378,6 +457,265 @@ def policy_cards(
     return cards
 
 
+INSTALMENTS = {"annual": 1, "semiannual": 2, "quarterly": 4, "monthly": 12}
+
+
+def premium_text(policy: Any) -> str:
+    """'Annual premium $1.873.272,00 · 12 payments of $156.106,00': the total with its name, then the instalments."""
+    if policy.group_policy and not policy.premium_cents:
+        return gettext("Paid by %(holder)s", holder=policy.holder_name)  # a group certificate: the employer pays
+    f = formatter()
+    total = f.money(policy.premium_cents, policy.currency)
+    if 360 <= (policy.term_end - policy.term_start).days <= 370:
+        head = gettext("Annual premium %(amount)s", amount=total)
+    else:
+        head = gettext("Premium for the term %(amount)s", amount=total)
+    if policy.payment_frequency == "single":
+        return head + " · " + gettext("single payment")
+    count = INSTALMENTS.get(policy.payment_frequency)
+    if count is None:
+        return head
+    if count == 1:
+        return head + " · " + gettext("in one payment")
+    share = f.money(round(policy.premium_cents / count), policy.currency)
+    return (
+        head + " · " + ngettext("%(num)d payment of %(amount)s", "%(num)d payments of %(amount)s", count, amount=share)
+    )
+
+
+@dataclass(frozen=True)
+class Phone:
+    """A phone of an insurer, ready for a ``tel:`` link."""
+
+    label: str
+    number: str
+    href: str
+    assistance: bool
+
+
+def phones_for(book: Any, line: str | None, country: str | None) -> list[Phone]:
+    """The insurer's phones for a policy of ``line`` held in ``country`` (an ``Insurer.support_phones`` value)."""
+    if isinstance(book, Mapping):  # the older form: label -> number, for every line and country
+        book = [{"label": label, "number": number} for label, number in book.items()]
+    found = []
+    for row in book or ():
+        lines, countries = row.get("lines") or (), row.get("countries") or ()
+        if (lines and line is not None and line not in lines) or (countries and country and country not in countries):
+            continue
+        number = str(row["number"])
+        found.append(Phone(str(row["label"]), number, tel_href(number), bool(row.get("assistance"))))
+    return found
+
+
+COUNTRY_NAMES = {"MX": _l("Mexico"), "AR": _l("Argentina")}
+
+
+def phone_directory(insurers: Iterable[Any]) -> list[tuple[str, str, list[tuple[str, str, Phone]]]]:
+    """Every insurer's phones with what they are for (lines, countries): (name, slug, [(label, scope, phone)])."""
+    directory = []
+    for insurer in insurers:
+        book = insurer.support_phones
+        if isinstance(book, Mapping):
+            book = [{"label": label, "number": number} for label, number in book.items()]
+        rows = []
+        for row in book or ():
+            scope = [line_label(line) for line in row.get("lines") or ()]
+            scope += [str(COUNTRY_NAMES.get(c, c)) for c in row.get("countries") or ()]
+            number = str(row["number"])
+            phone = Phone(str(row["label"]), number, tel_href(number), bool(row.get("assistance")))
+            rows.append((phone.label, ", ".join(scope), phone))
+        if rows:
+            directory.append((insurer.name, insurer.slug, rows))
+    return directory
+
+
+def assistance_phone(phones: Sequence[Phone]) -> Phone | None:
+    """The number to call for assistance: the first one the insurer marks so, else its first number."""
+    return next((p for p in phones if p.assistance), phones[0] if phones else None)
+
+
+def split_coverages(coverages: Sequence[Any]) -> tuple[list[Any], list[Any]]:
+    """(included, not included), each in the insurer's order: what protects the client comes first."""
+    return [c for c in coverages if c.covered], [c for c in coverages if not c.covered]
+
+
+@dataclass
+class AttentionItem:
+    """One thing that needs the client: an overdue receipt, a claim waiting for them, a renewal, a connection."""
+
+    kind: str  # overdue | lapsed | claim | renewal | connection
+    tone: str  # danger | warning | info
+    icon: str
+    title: str
+    text: str
+    href: str
+    action: str
+    detail: str | None = None
+
+
+@dataclass
+class Payment:
+    """One upcoming receipt of "Próximos pagos"."""
+
+    policy_id: int
+    href: str
+    when: str
+    due_date: date
+    title: str
+    meta: str
+    amount: str
+    state: str
+    state_label: str
+    state_class: str
+
+
+def attention_items(attention: Any, accounts: Mapping[int, Any], today: date) -> list[AttentionItem]:
+    """What needs the client, most urgent first: overdue receipts, claims waiting for them, connections, renewals."""
+    f = formatter()
+    items: list[AttentionItem] = []
+    for r in attention.due:
+        if r.due_date > today or (r.due_date == today and r.status == "pending"):
+            continue  # not overdue: it is an upcoming payment
+        account = accounts[r.account_id]
+        insurer = account.insurer.name
+        amount = f.money(r.amount_cents, r.currency)
+        end = grace_end(r.due_date, r.grace_until)
+        href = url_for("policies.detail", policy_id=r.policy_id)
+        title = f"{r.product} · {insurer}"
+        due = day_short(r.due_date, today)
+        if end >= today:
+            text = gettext(
+                "Your %(amount)s receipt was due on %(due)s. Pay before %(grace)s to keep your cover.",
+                amount=amount,
+                due=due,
+                grace=day_short(end, today),
+            )
+            items.append(
+                AttentionItem("overdue", "danger", "exclamation-circle", title, text, href, gettext("See the policy"))
+            )
+        else:
+            phone = assistance_phone(phones_for(account.insurer.support_phones, r.line, account.profile.country))
+            text = gettext(
+                "Your %(amount)s receipt was due on %(due)s and its grace period ended on %(grace)s: "
+                "%(insurer)s may cancel the policy.",
+                amount=amount,
+                due=due,
+                grace=day_short(end, today),
+                insurer=insurer,
+            )
+            if phone:
+                text += " " + gettext(
+                    "Call %(insurer)s at %(phone)s to know where it stands.", insurer=insurer, phone=phone.number
+                )
+            else:
+                text += " " + gettext("Call %(insurer)s to know where it stands.", insurer=insurer)
+            items.append(
+                AttentionItem("lapsed", "danger", "exclamation-triangle", title, text, href, gettext("See the policy"))
+            )
+    for c in attention.waiting:
+        insurer = accounts[c.account_id].insurer.name
+        requested = [str(d) for d in (c.requested_documents or ())]
+        if requested:
+            text = gettext("%(insurer)s is waiting for documents from you:", insurer=insurer)
+        else:
+            text = gettext("%(insurer)s is waiting for documents from you to go on with this claim.", insurer=insurer)
+        items.append(
+            AttentionItem(
+                "claim",
+                "warning",
+                "file-earmark-text",
+                gettext("Claim %(number)s · %(product)s", number=c.number, product=c.product),
+                text,
+                url_for("policies.claim_detail", claim_id=c.id),
+                gettext("See what is missing"),
+                detail="; ".join(requested) or None,
+            )
+        )
+    for account in accounts.values():
+        if account.status == "needs_attention" and account.last_error == "reauth":
+            items.append(
+                AttentionItem(
+                    "connection",
+                    "warning",
+                    "link-45deg",
+                    f"{account.insurer.name} · {account.profile.name}",
+                    health_message(account.status, account.last_error, account.insurer.name, account.last_success_at),
+                    url_for("profiles.link"),
+                    gettext("Link it again"),
+                )
+            )
+    for p in attention.renewals:
+        insurer = accounts[p.account_id].insurer.name
+        items.append(
+            AttentionItem(
+                "renewal",
+                "info",
+                "calendar-event",
+                f"{p.product} · {insurer}",
+                gettext(
+                    "Your policy %(number)s ends on %(date)s: check that it is renewed.",
+                    number=p.number,
+                    date=day_short(p.term_end, today),
+                ),
+                url_for("policies.detail", policy_id=p.id),
+                gettext("See the policy"),
+            )
+        )
+    return items
+
+
+def upcoming_payments(attention: Any, accounts: Mapping[int, Any], today: date, limit: int = 5) -> list[Payment]:
+    """The next receipt of each policy, soonest first (overdue ones are in the attention strip)."""
+    f = formatter()
+    seen: set[int] = set()
+    found: list[Payment] = []
+    for r in attention.due:
+        state = receipt_state(r.status, r.due_date, r.grace_until, today)
+        if state not in ("scheduled", "due_today") or r.policy_id in seen:
+            continue
+        seen.add(r.policy_id)
+        found.append(
+            Payment(
+                policy_id=r.policy_id,
+                href=url_for("policies.detail", policy_id=r.policy_id),
+                when=day_short(r.due_date, today),
+                due_date=r.due_date,
+                title=r.product,
+                meta=f"{accounts[r.account_id].insurer.name} · {r.policy_number}",
+                amount=f.money(r.amount_cents, r.currency),
+                state=state,
+                state_label=receipt_status_label(state),
+                state_class=RECEIPT_STATUS_CLASS[state],
+            )
+        )
+        if len(found) == limit:
+            break
+    return found
+
+
+def filter_chips(filters: Any, profiles: Iterable[Any], insurers: Iterable[Any]) -> list[tuple[str, str]]:
+    """The active filters as (text, address without that filter): chips the results show, htmx or not."""
+    args = filters.as_args()
+    names: dict[str, tuple[str, dict[str, str]]] = {
+        "profile": (gettext("Profile"), {str(p.id): p.name for p in profiles}),
+        "insurer": (gettext("Insurer"), {i.slug: i.name for i in insurers}),
+        "line": (gettext("Line"), {}),
+        "status": (gettext("Status"), {}),
+        "q": (gettext("Search"), {}),
+    }
+    chips = []
+    for key, value in args.items():
+        label, known = names[key]
+        shown = known.get(value) or (
+            line_label(value) if key == "line" else status_filter_label(value) if key == "status" else value
+        )
+        if key == "q":
+            shown = f"“{value}”"
+        rest = {k: v for k, v in args.items() if k != key}
+        chips.append((f"{label}: {shown}", url_for("portal.dashboard", **rest)))
+    return chips
+
+
 def percent(basis_points: int | None) -> str:
     """'5 %' from 500 basis points."""
     if basis_points is None:
@@ -423,6 +761,13 @@ GLOBALS: dict[str, Any] = {
     "status_filter_label": status_filter_label,
     "claim_status_label": claim_status_label,
     "receipt_status_label": receipt_status_label,
+    "receipt_state": receipt_state,
+    "grace_end": grace_end,
+    "insurer_words": insurer_words,
+    "premium_text": premium_text,
+    "phones_for": phones_for,
+    "assistance_phone": assistance_phone,
+    "split_coverages": split_coverages,
     "frequency_label": frequency_label,
     "document_kind_label": document_kind_label,
     "health_label": health_label,
@@ -443,6 +788,7 @@ FILTERS: dict[str, Any] = {
     "problem_message": problem_message,
     "money_cents": money_cents,
     "day": day,
+    "day_short": day_short,
     "percent": percent,
     "iso_datetime": iso_datetime,
     "iso_date": iso_date,

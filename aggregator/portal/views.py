@@ -60,6 +60,7 @@ class Health:
     by_account: dict[int, InsurerAccount]
     done: int
     ages: dict[int, str]  # the data's age of the accounts in trouble, as their policy cards show it
+    oldest: str  # the age of the oldest data, for the one-line summary when every connection is fine
 
 
 def health_of(accounts: list[InsurerAccount]) -> Health:
@@ -76,6 +77,7 @@ def health_of(accounts: list[InsurerAccount]) -> Health:
         by_account={a.id: a for a in accounts},
         done=sum(1 for s in statuses if s != "syncing"),
         ages={a.id: datetime_short(a.last_success_at) for a in problems},
+        oldest=datetime_short(min((a.last_success_at for a in accounts if a.last_success_at), default=None)),
     )
 
 
@@ -94,9 +96,16 @@ def dashboard() -> Any:
         return render_template("portal/dashboard.html", verified=False)
     filters = portfolio.Filters.from_args(request.args)
     accounts = portfolio.user_accounts(current_user.id)
+    presenters.note_currencies(accounts)  # amounts show their currency code when the user holds several
     rows = portfolio.dashboard_rows(current_user.id, filters, accounts) if accounts else []
     health = health_of(accounts)
     today = date.today()
+    attention: list[presenters.AttentionItem] = []
+    payments: list[presenters.Payment] = []
+    if accounts and not is_htmx():  # the strip and the payments sit outside the results an htmx request swaps
+        found = portfolio.attention(current_user.id, today)
+        attention = presenters.attention_items(found, health.by_account, today)
+        payments = presenters.upcoming_payments(found, health.by_account, today)
     insurers = sorted({a.insurer.slug: a.insurer for a in accounts}.values(), key=lambda i: i.name.lower())
     profiles = _profiles_of(accounts)
     groups = portfolio.group_by_line(rows)
@@ -117,6 +126,9 @@ def dashboard() -> Any:
         insurers=insurers,
         lines=portfolio.LINES,
         status_filters=portfolio.STATUS_FILTERS,
+        chips=presenters.filter_chips(filters, profiles, insurers),
+        attention=attention,
+        payments=payments,
         today=today,
         today_plus_window=today + portfolio.RENEWAL_WINDOW,
     )
@@ -154,17 +166,31 @@ def sync_status() -> Any:
 
 def _health_fragment(accounts: list[InsurerAccount], *, was_syncing: bool) -> Response:
     health = health_of(accounts)
-    response = make_response(render_template("portal/_health.html", health=health, accounts=accounts))
+    body = render_template("portal/_health.html", health=health, accounts=accounts)
+    done = was_syncing and not health.syncing
+    if done and accounts:  # the new data may change what needs attention: swapped out of band with the panel
+        presenters.note_currencies(accounts)
+        today = date.today()
+        found = portfolio.attention(current_user.id, today)
+        context = {
+            "health": health,
+            "oob": True,
+            "attention": presenters.attention_items(found, health.by_account, today),
+            "payments": presenters.upcoming_payments(found, health.by_account, today),
+        }
+        body += render_template("portal/_attention.html", **context)
+        body += render_template("portal/_payments.html", **context)
+    response = make_response(body)
     response.vary.add("HX-Request")
-    if was_syncing and not health.syncing:
+    if done:
         respond(response, trigger="sync-done")
     return response
 
 
 @pages.route("/help")
 def help_page() -> Any:
-    """Help: frequently asked questions and useful phone numbers (open to everyone, seed 003)."""
-    return render_template("portal/help.html")
+    """Help: frequently asked questions and each insurer's phone numbers (open to everyone, seed 003)."""
+    return render_template("portal/help.html", directory=presenters.phone_directory(portfolio.insurers_for_help()))
 
 
 @pages.route("/legal/<document>")

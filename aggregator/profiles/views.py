@@ -13,7 +13,7 @@ from flask_login import current_user, login_required
 
 from aggregator.auth.forms import EmptyForm
 from aggregator.htmx import is_htmx, redirect_to, render
-from aggregator.models import ClientProfile, User
+from aggregator.models import User
 from aggregator.policies.presenters import HEALTH_CLASS, HEALTH_LABELS, health_message
 from aggregator.profiles.forms import LinkForm
 from aggregator.services import access, linking, sync, taxids
@@ -47,6 +47,8 @@ class AccountRow:
     style: str
     data_as_of: datetime | None
     problem: str | None
+    proved_by: str  # how this user's access to this insurer was proved
+    proved_at: datetime
 
 
 @dataclass(frozen=True)
@@ -63,11 +65,20 @@ class ProfileRow:
     syncing: bool
 
 
-def _rows(profiles: list[ClientProfile]) -> list[ProfileRow]:
+PROOF_LABELS: dict[str, Any] = {
+    "tax_id": _l("its ID and a policy number"),
+    "email": _l("your verified email"),
+    "demo": _l("the demo"),
+}
+
+
+def _rows(held: list[linking.HeldProfile]) -> list[ProfileRow]:
     rows = []
-    for profile in profiles:
+    for item in held:
+        profile = item.profile
         accounts = []
-        for account in profile.accounts:
+        for covered in item.accounts:
+            account = covered.account
             status = account.status
             problem = None
             if status in ("stale", "needs_attention", "error"):
@@ -80,6 +91,8 @@ def _rows(profiles: list[ClientProfile]) -> list[ProfileRow]:
                     style=HEALTH_CLASS.get(status, "text-bg-secondary"),
                     data_as_of=account.last_success_at,
                     problem=problem,
+                    proved_by=str(PROOF_LABELS.get(covered.granted_via, covered.granted_via)),
+                    proved_at=covered.created_at,
                 )
             )
         rows.append(

@@ -2,55 +2,42 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import cache, wraps
-from typing import TYPE_CHECKING, Any, TypeVar
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
-from flask import abort, render_template, request
+from flask import abort, request
 from flask_login import current_user
 from sqlalchemy import BindParameter, Select, bindparam, or_, select
 from sqlalchemy.orm import joinedload
+from werkzeug.exceptions import Forbidden
 
 from aggregator.extensions import db
 
 if TYPE_CHECKING:
     from aggregator.models import Claim, ClientProfile, Document, InsurerAccount, Policy
 
-F = TypeVar("F", bound=Callable[..., Any])
-
 # Before the email is verified only these parts of the portal are open (seed 003).
 OPEN_TO_UNVERIFIED_BLUEPRINTS = frozenset({"auth", "oauth", "account", "pages"})
 OPEN_TO_UNVERIFIED_ENDPOINTS = frozenset({"static", "portal.dashboard"})
 
 
-def is_verified_user() -> bool:
-    """A signed-in user whose email is verified."""
-    return bool(current_user.is_authenticated and current_user.is_verified)
+class VerificationRequired(Forbidden):
+    """403: the signed-in user must verify their email first (the app renders the "verify first" page)."""
+
+    description = "Confirm your email address to use this part of the portal."
 
 
-def guard_unverified() -> Any:
+def guard_unverified() -> None:
     """Before-request hook: a signed-in, unverified user only reaches account and help pages."""
     if not current_user.is_authenticated or current_user.is_verified:
-        return None
+        return
     endpoint = request.endpoint or ""
     blueprint = endpoint.split(".", 1)[0] if "." in endpoint else ""
     if blueprint in OPEN_TO_UNVERIFIED_BLUEPRINTS or endpoint in OPEN_TO_UNVERIFIED_ENDPOINTS:
-        return None
+        return
     if request.endpoint is None:  # 404s stay 404s
-        return None
-    return render_template("portal/verify_first.html"), 403
-
-
-def verified_required(view: F) -> F:
-    """Refuse a view to unverified users with the 'verify your email' page (seed 003)."""
-
-    @wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if current_user.is_authenticated and not current_user.is_verified:
-            return render_template("portal/verify_first.html"), 403
-        return view(*args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
+        return
+    raise VerificationRequired()
 
 
 # --- insurance data: every query is scoped by the profiles the user holds a live grant on ---------
@@ -60,6 +47,7 @@ def verified_required(view: F) -> F:
 
 USER: BindParameter[int] = bindparam("user_id")
 OBJECT: BindParameter[int] = bindparam("object_id")
+PARENT: BindParameter[int] = bindparam("parent_id")
 
 
 def visible_profiles(user_id: int | BindParameter[Any]) -> Select[Any]:
@@ -70,15 +58,23 @@ def visible_profiles(user_id: int | BindParameter[Any]) -> Select[Any]:
 
 
 def visible_accounts(user_id: int | BindParameter[Any]) -> Select[Any]:
-    """The ids of the insurer accounts of those profiles (``USER`` for a statement built once)."""
-    from aggregator.models import InsurerAccount
+    """The ids of the insurer accounts ``user_id``'s live grants cover (``USER`` for a statement built once).
 
-    return select(InsurerAccount.id).where(InsurerAccount.profile_id.in_(visible_profiles(user_id)))
+    A grant covers the accounts that were proved (DESIGN §7): seeing a person's GNP policies does
+    not reveal that the same person is a client of another insurer.
+    """
+    from aggregator.models import GrantAccount, ProfileGrant
+
+    return (
+        select(GrantAccount.account_id)
+        .join(ProfileGrant, ProfileGrant.id == GrantAccount.grant_id)
+        .where(ProfileGrant.user_id == user_id, ProfileGrant.revoked_at.is_(None))
+    )
 
 
-def _one_or_404(stmt: Select[Any], user_id: int, object_id: int) -> Any:
+def _one_or_404(stmt: Select[Any], user_id: int, object_id: int, parent_id: int | None = None) -> Any:
     """The object the statement finds, or 404: the same answer whether it exists or is someone else's."""
-    found = db.session.scalar(stmt, {"user_id": user_id, "object_id": object_id})
+    found = db.session.scalar(stmt, {"user_id": user_id, "object_id": object_id, "parent_id": parent_id})
     if found is None:
         abort(404)
     return found
@@ -89,6 +85,8 @@ def _lookups() -> dict[str, Select[Any]]:
     from aggregator.models import Claim, ClientProfile, Document, InsurerAccount, Policy
 
     accounts = visible_accounts(USER)
+    policies = select(Policy.id).where(Policy.account_id.in_(accounts))
+    claims = select(Claim.id).where(Claim.account_id.in_(accounts))
     return {
         "profile": select(ClientProfile).where(
             ClientProfile.id == OBJECT, ClientProfile.id.in_(visible_profiles(USER))
@@ -100,11 +98,13 @@ def _lookups() -> dict[str, Select[Any]]:
         .options(joinedload(Claim.policy), joinedload(Claim.insurer))
         .where(Claim.id == OBJECT, Claim.account_id.in_(accounts)),
         "document": select(Document).where(
-            Document.id == OBJECT,
-            or_(
-                Document.policy_id.in_(select(Policy.id).where(Policy.account_id.in_(accounts))),
-                Document.claim_id.in_(select(Claim.id).where(Claim.account_id.in_(accounts))),
-            ),
+            Document.id == OBJECT, or_(Document.policy_id.in_(policies), Document.claim_id.in_(claims))
+        ),
+        "policy_document": select(Document).where(
+            Document.id == OBJECT, Document.policy_id == PARENT, Document.policy_id.in_(policies)
+        ),
+        "claim_document": select(Document).where(
+            Document.id == OBJECT, Document.claim_id == PARENT, Document.claim_id.in_(claims)
         ),
         "account": select(InsurerAccount).where(InsurerAccount.id == OBJECT, InsurerAccount.id.in_(accounts)),
     }
@@ -125,9 +125,14 @@ def claim_or_404(user_id: int, claim_id: int) -> Claim:
     return _one_or_404(_lookups()["claim"], user_id, claim_id)  # type: ignore[no-any-return]
 
 
-def document_or_404(user_id: int, document_id: int) -> Document:
-    """A document of a policy or claim the user may see; else 404."""
-    return _one_or_404(_lookups()["document"], user_id, document_id)  # type: ignore[no-any-return]
+def policy_document_or_404(user_id: int, policy_id: int, document_id: int) -> Document:
+    """A document of this policy, which the user may see; any other combination is 404."""
+    return _one_or_404(_lookups()["policy_document"], user_id, document_id, policy_id)  # type: ignore[no-any-return]
+
+
+def claim_document_or_404(user_id: int, claim_id: int, document_id: int) -> Document:
+    """A document of this claim, which the user may see; any other combination is 404."""
+    return _one_or_404(_lookups()["claim_document"], user_id, document_id, claim_id)  # type: ignore[no-any-return]
 
 
 def account_or_404(user_id: int, account_id: int) -> InsurerAccount:

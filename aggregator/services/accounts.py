@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from flask import current_app, url_for
+from flask import current_app, session, url_for
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, select, update
 
@@ -29,6 +32,7 @@ from aggregator.services.passwords import hash_password, verify_password
 VERIFY = "verify_email"
 RESET = "password_reset"
 EMAIL_CHANGE = "email_change"
+REGISTRATION_KEY = "reg_proof"  # in the session of the browser that set an account up
 
 # Notification kinds a user can switch on or off (used by later features: receipts, renewals, claims).
 NOTIFICATION_KINDS: list[tuple[str, Any]] = [
@@ -42,10 +46,12 @@ DEFAULT_OFF = {"news"}
 
 
 def external_url(endpoint: str, **values: Any) -> str:
-    """An absolute link for an email: EXTERNAL_URL when set, else the request's own host."""
+    """An absolute link for an email: EXTERNAL_URL when set, else the request's host (checked against TRUSTED_HOSTS)."""
     base = current_app.config.get("EXTERNAL_URL")
     if base:
         return str(base).rstrip("/") + url_for(endpoint, **values)
+    # Without EXTERNAL_URL (demo, tests) Werkzeug has already refused, with 400, any Host outside
+    # TRUSTED_HOSTS before this request reached a view, so the host below is one we answer to.
     return url_for(endpoint, _external=True, **values)
 
 
@@ -113,16 +119,71 @@ def send_verification(user: User) -> None:
     )
 
 
-def verify_email(token: str) -> User | None:
-    """Consume a verification link; the user is verified if the address has not changed since."""
-    record = tokens.consume(token, VERIFY)
-    if record is None:
+def registration_proof(user: User) -> str:
+    """A keyed digest of the credentials set up for ``user``: kept by the browser that set them up."""
+    secret = str(current_app.config["SECRET_KEY"]).encode()
+    message = f"registration:{user.id}:{user.email}:{user.password_hash or ''}".encode()
+    return hmac.new(secret, message, hashlib.sha256).hexdigest()
+
+
+def remember_registration(user: User | None) -> None:
+    """Mark this browser as the one that set up ``user``'s credentials.
+
+    ``None`` (the email already had an account) stores a random value of the same shape, so the
+    session cookie does not tell the two answers apart.
+    """
+    session[REGISTRATION_KEY] = registration_proof(user) if user is not None else secrets.token_hex(32)
+
+
+def set_up_in_this_browser(user: User) -> bool:
+    """True when this browser set up the account's current credentials or is signed in to it."""
+    from flask_login import current_user
+
+    if current_user.is_authenticated and current_user.id == user.id:
+        return True
+    kept = session.get(REGISTRATION_KEY)
+    return isinstance(kept, str) and hmac.compare_digest(kept, registration_proof(user))
+
+
+def _verified_by(record: OneTimeToken | None) -> User | None:
+    """The active account a verification token is for, if its address has not changed since it was sent."""
+    user = db.session.get(User, record.user_id) if record is not None else None
+    if user is None or user.status != "active" or record is None or record.payload.get("email") != user.email:
         return None
-    user = db.session.get(User, record.user_id)
-    if user is None or user.status != "active" or record.payload.get("email") != user.email:
+    return user
+
+
+def verification_target(token: str) -> User | None:
+    """The account a verification link would verify, if the link is still good (nothing is used up)."""
+    return _verified_by(tokens.peek(token, VERIFY))
+
+
+def verify_email(token: str, new_password: str | None = None) -> User | None:
+    """Consume a verification link; the user is verified if the address has not changed since.
+
+    Opening the link proves the mailbox, not what was set up before (DESIGN §7). The caller passes
+    ``new_password`` when the link was opened away from the browser that set the account up: the
+    earlier password, every sign-in method and every session go, and the person who proved the
+    mailbox chooses the password (a pre-registered account ends up in its owner's hands). Opened by
+    the browser that set it up, its sign-in methods count as proved by the mailbox.
+    """
+    user = _verified_by(tokens.consume(token, VERIFY))
+    if user is None:
         return None
     if user.verified_at is None:
+        if new_password is not None:
+            user.password_hash = hash_password(new_password)
+            user.password_changed_at = utcnow()
+            db.session.execute(delete(SocialIdentity).where(SocialIdentity.user_id == user.id))
+            db.session.expire(user, ["identities"])
+            sessions.revoke_all(user.id, "password_changed")
+            audit.record("email.verified_new_password", actor_id=user.id, target_type="user", target_id=user.id)
+        else:
+            db.session.execute(
+                update(SocialIdentity).where(SocialIdentity.user_id == user.id).values(mailbox_proved=True)
+            )
         user.verified_at = utcnow()
+    session.pop(REGISTRATION_KEY, None)
     audit.record("email.verified", actor_id=user.id, target_type="user", target_id=user.id)
     from aggregator.services import linking
 
@@ -169,12 +230,15 @@ def reset_password(token: str, new_password: str) -> User | None:
         return None
     _set_password(user, new_password, reason="password_changed", keep_session_id=None)
     tokens.revoke_all(user.id, RESET)
-    # Whoever can read the mailbox owns the address: a reset link also proves it.
+    # Whoever can read the mailbox owns the address: a reset link also proves it. Sign-in methods
+    # the mailbox never stood behind may belong to someone else (account pre-hijacking through a
+    # provider that does not confirm emails): they go.
+    db.session.execute(
+        delete(SocialIdentity).where(SocialIdentity.user_id == user.id, SocialIdentity.mailbox_proved.is_(False))
+    )
+    db.session.expire(user, ["identities"])
     if user.verified_at is None:
         user.verified_at = utcnow()
-        # Providers connected before the address was proven may belong to someone else
-        # (account pre-hijacking through a provider that does not confirm emails).
-        db.session.execute(delete(SocialIdentity).where(SocialIdentity.user_id == user.id))
     audit.record("password.reset", actor_id=user.id, target_type="user", target_id=user.id)
     return user
 
@@ -229,11 +293,10 @@ def reauthenticate(user: User, password: str | None, user_session: UserSession |
         return Reauth(True) if sessions.recently_authenticated(user_session) else Reauth(False, "not_recent")
     limit = str(current_app.config["LOGIN_ACCOUNT_LIMIT"])
     key = ratelimit.key_for("reauth", str(user.id))
-    if not ratelimit.allowed(limit, key):
+    if not ratelimit.reserve(limit, key):  # counted before the hash is checked, as at sign-in
         audit.record("reauth.locked", actor_id=user.id, target_type="user", target_id=user.id, outcome="refused")
         return Reauth(False, "locked", max(1, (ratelimit.reset_after(limit, key) + 59) // 60))
     if not verify_password(user.password_hash, password or ""):
-        ratelimit.hit(limit, key)
         audit.record("reauth.failure", actor_id=user.id, target_type="user", target_id=user.id, outcome="failure")
         return Reauth(False, "wrong_password")
     _forget_failures("reauth", str(user.id))

@@ -27,7 +27,7 @@ class ExternalIdentity:
     issuer: str
     subject: str
     email: str | None  # normalised, or None when absent or unusable
-    email_verified: bool  # True only when the provider itself asserted it
+    email_verified: bool  # True only when a provider trusted for it asserted it (it then proves the mailbox)
     name: str | None
 
 
@@ -67,8 +67,9 @@ def record_sign_in(identity: SocialIdentity, seen: ExternalIdentity) -> None:
 def create_account(seen: ExternalIdentity, locale: str) -> SocialIdentity:
     """A new account (returned through its identity) for a first social sign-in, terms accepted.
 
-    The email counts as verified only when the provider asserted it; otherwise the usual
-    verification link is sent and the account is unverified until it is opened.
+    The email counts as verified only when a provider trusted for it asserted it; otherwise the
+    usual verification link is sent, the account stays unverified (no insurer data, no automatic
+    linking) until it is opened, and the identity is not proved by the mailbox until then.
     """
     if not seen.email:
         raise ValueError("an account needs an email address")
@@ -83,7 +84,7 @@ def create_account(seen: ExternalIdentity, locale: str) -> SocialIdentity:
     db.session.add(user)
     db.session.flush()
     cfg = current_app.config
-    identity = _identity_row(user.id, seen, last_used_at=now)
+    identity = _identity_row(user.id, seen, last_used_at=now, proved=seen.email_verified)
     db.session.add_all(
         [
             Consent(user_id=user.id, document="terms", version=cfg["TERMS_VERSION"], accepted_at=now),
@@ -107,6 +108,28 @@ def create_account(seen: ExternalIdentity, locale: str) -> SocialIdentity:
         email_verified_by_provider=seen.email_verified,
     )
     return identity
+
+
+def notify_existing_account(seen: ExternalIdentity, label: str) -> None:
+    """Tell the owner of an account that someone tried to create another one with its email through a provider."""
+    user = db.session.scalar(select(User).where(User.email == seen.email, User.status == "active"))
+    audit.record(
+        "register.existing_email",
+        actor_id=None,
+        target_type="user",
+        target_id=user.id if user else None,
+        method=f"oidc:{seen.provider}",
+    )
+    if user is None:
+        return
+    mail.send(
+        user.email,
+        "already_registered",
+        user.locale,
+        login_url=accounts.external_url("auth.login"),
+        reset_url=accounts.external_url("auth.forgot"),
+        provider=label,
+    )
 
 
 class LinkOutcome(Enum):
@@ -142,7 +165,9 @@ def link(user: User, seen: ExternalIdentity, label: str) -> LinkOutcome:
     )
     if same_provider:
         return LinkOutcome.PROVIDER_TAKEN
-    identity = _identity_row(user.id, seen, last_used_at=None)
+    # The verified owner, signed in (and re-authenticated), vouches for it; before the mailbox is
+    # proved it is only as good as whoever set the account up.
+    identity = _identity_row(user.id, seen, last_used_at=None, proved=user.is_verified)
     db.session.add(identity)
     db.session.flush()
     db.session.expire(user, ["identities"])
@@ -185,7 +210,9 @@ def unlink(user: User, identity: SocialIdentity, label: str) -> bool:
     return True
 
 
-def _identity_row(user_id: int, seen: ExternalIdentity, *, last_used_at: datetime | None) -> SocialIdentity:
+def _identity_row(
+    user_id: int, seen: ExternalIdentity, *, last_used_at: datetime | None, proved: bool
+) -> SocialIdentity:
     return SocialIdentity(
         user_id=user_id,
         provider=seen.provider,
@@ -193,4 +220,5 @@ def _identity_row(user_id: int, seen: ExternalIdentity, *, last_used_at: datetim
         subject=seen.subject,
         email=seen.email[:EMAIL_MAX] if seen.email else None,
         last_used_at=last_used_at,
+        mailbox_proved=proved,
     )

@@ -88,24 +88,35 @@ def reset_connectors(app: Flask) -> None:
         app.extensions.pop("insurer_ids", None)
 
 
+def phone_rows(cls: type[Connector]) -> list[dict[str, Any]]:
+    """The connector's phone book as the ``Insurer`` row keeps it (JSON)."""
+    return [
+        {
+            "label": phone.label,
+            "number": phone.number,
+            "lines": [str(line) for line in phone.lines],
+            "countries": list(phone.countries),
+            "assistance": phone.assistance,
+        }
+        for phone in cls.phone_book()
+    ]
+
+
 def connector(slug: str) -> Connector | None:
     """The connector of one insurer, or None when it is not enabled."""
     return connectors().get(slug)
 
 
-def ensure_insurers() -> dict[str, int]:
-    """Mirror every enabled connector into an ``Insurer`` row; slug → id (cached per app)."""
+def _mirror_rows() -> dict[str, Insurer]:
+    """Insert or update the ``Insurer`` row of every enabled connector; flushes, never commits."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    cached: dict[str, int] | None = app.extensions.get("insurer_ids")
-    if cached is not None:
-        return cached
     rows = {i.slug: i for i in db.session.scalars(select(Insurer))}
     for slug, cls in connector_classes(app).items():
         values: dict[str, Any] = {
             "name": cls.display_name,
             "country": cls.countries[0],
             "currency": cls.currencies[0],
-            "support_phones": dict(cls.support_phones),
+            "support_phones": phone_rows(cls),
             "fictional": bool(cls.fictional),
         }
         row = rows.get(slug)
@@ -118,7 +129,35 @@ def ensure_insurers() -> dict[str, int]:
                 if getattr(row, key) != value:
                     setattr(row, key, value)
     db.session.flush()
-    ids = {slug: row.id for slug, row in rows.items()}
-    db.session.commit()
-    app.extensions["insurer_ids"] = ids
-    return ids
+    return rows
+
+
+def seed(app: Flask) -> dict[str, int]:
+    """Mirror the enabled connectors into ``Insurer`` rows and commit: at start-up (``db upgrade``, demo, CLI)."""
+    with app.app_context():
+        ids = {slug: row.id for slug, row in _mirror_rows().items()}
+        db.session.commit()
+        app.extensions["insurer_ids"] = ids
+        return ids
+
+
+def insurer_ids() -> dict[str, int]:
+    """slug → id of every insurer row (cached per app once every enabled connector has its row).
+
+    Rows are seeded at start-up (``seed``). A connector enabled since then gets its row in the
+    current transaction (flushed, committed with the request or job like any other write) and is
+    cached only once a later call finds it committed.
+    """
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    cached: dict[str, int] | None = app.extensions.get("insurer_ids")
+    if cached is not None:
+        return cached
+    enabled = set(connector_classes(app))
+    ids = {slug: id_ for id_, slug in db.session.execute(select(Insurer.id, Insurer.slug))}
+    if enabled <= set(ids):
+        app.extensions["insurer_ids"] = ids
+        return ids
+    return {slug: row.id for slug, row in _mirror_rows().items()}
+
+
+ensure_insurers = insurer_ids  # the name scripts and tests know

@@ -12,7 +12,11 @@ the same way. Every answer takes at least ``LINK_MIN_SECONDS``.
 - a failed proof counts against all three keys; a tax ID that is not even well-formed counts
   against the user and the IP (scripted probing) but has no target;
 - each key allows ``LINK_USER_FAILURES`` / ``LINK_TARGET_FAILURES`` / ``LINK_IP_FAILURES`` failures
-  per ``LINK_WINDOW_MINUTES`` (a window starts at the first failure after the previous one ended);
+  per ``LINK_WINDOW_MINUTES`` (a window starts at the first attempt after the previous one ended);
+- an attempt is **reserved** on every key (``reserve``: one conditional UPDATE per key, committed
+  at once) before any insurer is asked, and counts as a failure until it succeeds: attempts still
+  running take their place in the limit, so 25 simultaneous requests ask the insurers at most as
+  many times as the limit allows (DESIGN §7); a success gives its place back (``settle_success``);
 - the failure that reaches the limit locks the key for ``LINK_LOCK_MINUTES × 2^(locks so far)``,
   capped at 24 hours (15, 30, 60, ... minutes with the defaults) and starts a new count. The lock
   history is forgotten once a key has had no lock for 24 hours;
@@ -35,16 +39,16 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import Connection, Table, and_, case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from aggregator import jobs, mail, ratelimit
 from aggregator.extensions import db
-from aggregator.models import ClientProfile, InsurerAccount, LinkThrottle, ProfileGrant, User
+from aggregator.models import ClientProfile, GrantAccount, InsurerAccount, LinkThrottle, ProfileGrant, User
 from aggregator.models.types import utcnow
 from aggregator.netutil import client_ip
 from aggregator.services import access, audit, insurers, sync, taxids
@@ -85,6 +89,7 @@ class LinkResult:
 class _Linked:
     profile: ClientProfile
     new_grant: bool
+    widened: bool = False  # an existing grant now covers one more insurer
     accounts: list[InsurerAccount] = field(default_factory=list)
 
 
@@ -124,74 +129,121 @@ def lock_duration(locks: int) -> timedelta:
     return min(timedelta(minutes=minutes), MAX_LOCK)
 
 
-def locked_seconds(keys: Iterable[str], now: datetime | None = None) -> float:
-    """Seconds until every one of ``keys`` is unlocked (0 when none is locked)."""
+@dataclass
+class Reservation:
+    """Attempts reserved on throttle keys before an insurer is asked (DESIGN §7: reserve, then work)."""
+
+    keys: list[str]
+    at: datetime
+    granted: bool = True
+    wait_seconds: float = 0.0  # when refused: until the longest lock ends (0 while others' attempts run)
+
+
+_THROTTLE = cast(Table, LinkThrottle.__table__)
+
+
+def _insert_missing(conn: Connection, keys: list[str], now: datetime) -> None:
+    """Create the throttle rows that do not exist yet (INSERT ... ON CONFLICT DO NOTHING)."""
+    rows = [{"key": k, "failures": 0, "window_started_at": now, "locks": 0} for k in keys]
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        conn.execute(postgresql.insert(_THROTTLE).values(rows).on_conflict_do_nothing(index_elements=["key"]))
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects import sqlite
+
+        conn.execute(sqlite.insert(_THROTTLE).values(rows).on_conflict_do_nothing(index_elements=["key"]))
+    else:  # pragma: no cover - the portal runs on SQLite and PostgreSQL
+        raise RuntimeError(f"unsupported database {dialect}")
+
+
+def reserve(keys: Iterable[str], now: datetime | None = None) -> Reservation:
+    """Count one attempt against every key before the slow work, all or none, in one committed step.
+
+    Each key takes the attempt only while it is not locked and has fewer than its limit of counted
+    attempts in the window (attempts still running count: they may fail). The conditional UPDATE is
+    atomic on every backend, so N simultaneous requests never get more than the limit past this
+    point. The throttle is a counter outside the request's transaction (as it would be in Redis):
+    it runs on a connection of its own and commits at once, so that other requests see it.
+    Callers reserve before they write anything in the request's session (on SQLite a pending write
+    would hold the one write lock this needs).
+    """
+    keys = list(dict.fromkeys(keys))
     now = now or utcnow()
-    until = db.session.scalars(
-        select(LinkThrottle.locked_until).where(LinkThrottle.key.in_(list(keys)), LinkThrottle.locked_until > now)
-    ).all()
-    return max(((u - now).total_seconds() for u in until if u is not None), default=0.0)
+    window_start = now - timedelta(minutes=float(_cfg("LINK_WINDOW_MINUTES")))
+    table = _THROTTLE
+    c = table.c
+    expired = c.window_started_at < window_start
+    with db.engine.connect() as conn:
+        transaction = conn.begin()
+        _insert_missing(conn, keys, now)
+        for key in keys:
+            taken = conn.execute(
+                update(table)
+                .where(
+                    c.key == key,
+                    or_(c.locked_until.is_(None), c.locked_until <= now),
+                    or_(expired, c.failures < _limit_of(key)),
+                )
+                .values(
+                    failures=case((expired, 1), else_=c.failures + 1),
+                    window_started_at=case((expired, now), else_=c.window_started_at),
+                )
+                .returning(c.failures)
+            ).first()
+            if taken is None:
+                transaction.rollback()  # nothing counted: a refused attempt costs nobody anything
+                until = conn.execute(
+                    select(func.max(c.locked_until)).where(c.key.in_(keys), c.locked_until > now)
+                ).scalar()
+                wait = (until - now).total_seconds() if until is not None else 0.0
+                return Reservation(keys, now, granted=False, wait_seconds=wait)
+        transaction.commit()
+    return Reservation(keys, now)
 
 
-def _row(key: str, now: datetime) -> LinkThrottle:
-    row = db.session.get(LinkThrottle, key)
-    if row is not None:
-        return row
-    try:
-        with db.session.begin_nested():
-            row = LinkThrottle(key=key, failures=0, window_started_at=now, locks=0)
-            db.session.add(row)
-    except IntegrityError:  # another request created it at the same moment
-        row = db.session.get(LinkThrottle, key)
-        assert row is not None
-    return row
-
-
-def count_failure(keys: Iterable[str], now: datetime | None = None) -> float:
-    """Count one failed attempt against each key; returns the seconds of the longest lock it started (0: none)."""
+def settle_failure(reservation: Reservation, now: datetime | None = None) -> float:
+    """The reserved attempt failed: it stays counted; a key at its limit is locked. Seconds of the longest new lock."""
     now = now or utcnow()
-    window = timedelta(minutes=float(_cfg("LINK_WINDOW_MINUTES")))
+    table = _THROTTLE
+    c = table.c
     longest = 0.0
-    for key in keys:
-        _row(key, now)
-        # Atomic on every backend: start a new window when the old one is over, then count.
-        db.session.execute(
-            update(LinkThrottle)
-            .where(LinkThrottle.key == key, LinkThrottle.window_started_at < now - window)
-            .values(failures=0, window_started_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        db.session.execute(
-            update(LinkThrottle)
-            .where(LinkThrottle.key == key)
-            .values(failures=LinkThrottle.failures + 1)
-            .execution_options(synchronize_session=False)
-        )
-        row = db.session.scalars(
-            select(LinkThrottle).where(LinkThrottle.key == key).execution_options(populate_existing=True)
-        ).one()
-        if row.failures < _limit_of(key):
-            continue
-        if row.locked_until is not None and now - row.locked_until > LOCK_MEMORY:
-            row.locks = 0
-        row.locks = (row.locks or 0) + 1
-        duration = lock_duration(row.locks)
-        row.locked_until = now + duration
-        row.failures = 0
-        row.window_started_at = now
-        longest = max(longest, duration.total_seconds())
-    db.session.flush()
+    with db.engine.begin() as conn:
+        for key in reservation.keys:
+            # Of the attempts that filled the window, the first to finish locks the key and starts a
+            # new count; the others were counted in that lock already.
+            forget = and_(c.locked_until.is_not(None), c.locked_until < now - LOCK_MEMORY)
+            locks = conn.execute(
+                update(table)
+                .where(c.key == key, c.failures >= _limit_of(key))
+                .values(locks=case((forget, 1), else_=func.coalesce(c.locks, 0) + 1), failures=0, window_started_at=now)
+                .returning(c.locks)
+            ).scalar()
+            if locks is None:
+                continue
+            duration = lock_duration(int(locks))
+            conn.execute(update(table).where(c.key == key).values(locked_until=now + duration))
+            longest = max(longest, duration.total_seconds())
     return longest
 
 
-def reset_failures(key: str) -> None:
-    """Forget a key's failures in the current window (its lock history stays)."""
-    db.session.execute(
-        update(LinkThrottle)
-        .where(LinkThrottle.key == key)
-        .values(failures=0)
-        .execution_options(synchronize_session=False)
-    )
+def settle_success(reservation: Reservation, forget: Iterable[str] = ()) -> None:
+    """The reserved attempt succeeded: it is not a failure. Keys in ``forget`` lose their whole count."""
+    table = _THROTTLE
+    c = table.c
+    forget = set(forget)
+    with db.engine.begin() as conn:
+        for key in reservation.keys:
+            if key in forget:
+                conn.execute(update(table).where(c.key == key).values(failures=0))
+                continue
+            # Give the attempt back, unless the count has started over since it was taken.
+            conn.execute(
+                update(table)
+                .where(c.key == key, c.failures > 0, c.window_started_at <= reservation.at)
+                .values(failures=c.failures - 1)
+            )
 
 
 def _minutes(seconds: float) -> int:
@@ -306,40 +358,64 @@ def _account_for(profile: ClientProfile, insurer_id: int, client_ref: str) -> In
     return account
 
 
-def _grant(profile: ClientProfile, user: User, via: str) -> bool:
-    """Give ``user`` a live grant on ``profile``; True when it is new (created or un-revoked)."""
+def _grant(profile_id: int, user: User, via: str, accounts: list[InsurerAccount]) -> tuple[bool, bool]:
+    """Give ``user`` a live grant on the profile covering ``accounts``; (grant is new, it covers more than before).
+
+    A grant covers exactly what was proved (DESIGN §7): these accounts are added to it; a revoked
+    grant that comes back covers only what was proved now.
+    """
     grant = db.session.scalar(
-        select(ProfileGrant).where(ProfileGrant.profile_id == profile.id, ProfileGrant.user_id == user.id)
+        select(ProfileGrant)
+        .where(ProfileGrant.profile_id == profile_id, ProfileGrant.user_id == user.id)
+        .options(selectinload(ProfileGrant.accounts))
     )
-    if grant is not None:
-        if grant.revoked_at is None:
-            return False
+    new = False
+    if grant is None:
+        try:
+            with db.session.begin_nested():
+                grant = ProfileGrant(profile_id=profile_id, user_id=user.id, role="holder", granted_via=via)
+                db.session.add(grant)
+            new = True
+        except IntegrityError:  # the same user, twice at once
+            grant = db.session.scalars(
+                select(ProfileGrant).where(ProfileGrant.profile_id == profile_id, ProfileGrant.user_id == user.id)
+            ).one()
+    elif grant.revoked_at is not None:
         grant.revoked_at = None
         grant.granted_via = via
-        return True
-    try:
-        with db.session.begin_nested():
-            db.session.add(ProfileGrant(profile_id=profile.id, user_id=user.id, role="holder", granted_via=via))
-    except IntegrityError:
-        return False
-    return True
+        grant.accounts.clear()
+        db.session.flush()
+        new = True
+    covered = {g.account_id for g in grant.accounts}
+    added = [a for a in accounts if a.id not in covered]
+    for account in added:
+        grant.accounts.append(GrantAccount(account_id=account.id, granted_via=via))
+    return new, bool(added)
 
 
 def _apply(user: User, tax_id: TaxId, matches: list[tuple[str, ClientMatch]], via: str) -> _Linked:
-    """Profile, grant and insurer accounts for proven matches; syncs queued; other holders told."""
-    ids = insurers.ensure_insurers()
+    """Profile, insurer accounts and a grant covering exactly the matched accounts; syncs queued; holders told."""
+    ids = insurers.insurer_ids()
     matches = [(slug, m) for slug, m in matches if slug in ids]
     profile = _profile_for(tax_id, matches, ids)
-    new_grant = _grant(profile, user, via)
-    linked = _Linked(profile, new_grant)
+    linked = _Linked(profile, new_grant=False)
     for slug, match in matches:
-        account = _account_for(profile, ids[slug], match.client_ref)
-        linked.accounts.append(account)
+        linked.accounts.append(_account_for(profile, ids[slug], match.client_ref))
+    db.session.flush()
+    # An account found by its insurer reference may belong to the same person under another of
+    # their IDs (RFC and CURP): the grant goes to the profile that holds the account.
+    by_profile: dict[int, list[InsurerAccount]] = {}
+    for account in linked.accounts:
+        by_profile.setdefault(account.profile_id, []).append(account)
+    for profile_id, accounts in by_profile.items():
+        new_grant, widened = _grant(profile_id, user, via, accounts)
+        if profile_id == profile.id:
+            linked.new_grant, linked.widened = new_grant, widened
+        if new_grant or widened:
+            _notify_holders(db.session.get(ClientProfile, profile_id) or profile, user)
     db.session.flush()
     for account in linked.accounts:
         sync.request_sync(account, "link", user.id)
-    if new_grant:
-        _notify_holders(profile, user)
     return linked
 
 
@@ -396,41 +472,45 @@ def link_by_tax_id(user: User, id_type: str, id_number: str, policy_number: str)
 
 
 def _link_by_tax_id(user: User, id_type: str, id_number: str, policy_number: str) -> LinkResult:
-    now = utcnow()
+    # Order matters: the throttle is reserved (its own committed step) before anything is written in
+    # the request's session and before any insurer is asked (DESIGN §7).
     base_keys = [user_key(user.id), ip_key(client_ip())]
     kind = (id_type or "").strip().upper()[:8]
-
-    wait_s = locked_seconds(base_keys, now)
-    if wait_s:
-        audit.record("profile.link", actor_id=user.id, outcome="locked", method="tax_id", id_type=kind)
-        return LinkResult("locked", wait_minutes=_minutes(wait_s))
-
     try:
-        tax_id = taxids.validate(id_type, id_number)
+        tax_id: TaxId | None = taxids.validate(id_type, id_number)
+        invalid = None
     except taxids.TaxIdInvalid as exc:
-        lock_s = count_failure(base_keys, now)
-        audit.record("profile.link", actor_id=user.id, outcome="invalid", method="tax_id", id_type=kind, code=exc.code)
-        return LinkResult("invalid", invalid=exc, wait_minutes=_minutes(lock_s) if lock_s else 0)
+        tax_id, invalid = None, exc
+    target = target_key(tax_id) if tax_id is not None else None
+    details: dict[str, Any] = {"method": "tax_id", "id_type": tax_id.type.value if tax_id else kind}
+    if target is not None:
+        details["target"] = target.split(":", 1)[1]
 
-    target = target_key(tax_id)
-    keys = [*base_keys, target]
-    details: dict[str, Any] = {"method": "tax_id", "id_type": tax_id.type.value, "target": target.split(":", 1)[1]}
-    wait_s = locked_seconds([target], now)
-    if wait_s:
+    reservation = reserve([*base_keys, target] if target else base_keys)
+    if not reservation.granted:
         audit.record("profile.link", actor_id=user.id, outcome="locked", **details)
-        return LinkResult("locked", wait_minutes=_minutes(wait_s))
+        return LinkResult("locked", wait_minutes=_minutes(reservation.wait_seconds))
+
+    if tax_id is None:
+        lock_s = settle_failure(reservation)
+        audit.record(
+            "profile.link", actor_id=user.id, outcome="invalid", code=invalid.code if invalid else "", **details
+        )
+        return LinkResult("invalid", invalid=invalid, wait_minutes=_minutes(lock_s) if lock_s else 0)
 
     number = (policy_number or "").strip()
-    matches, trouble = verify_everywhere(tax_id, number) if number else ([], [])
+    try:
+        matches, trouble = verify_everywhere(tax_id, number) if number else ([], [])
+    except BaseException:
+        settle_failure(reservation)  # whatever went wrong, the attempt was made
+        raise
     if not matches:
-        lock_s = count_failure(keys, now)
+        lock_s = settle_failure(reservation)
         audit.record("profile.link", actor_id=user.id, outcome="failure", unavailable=trouble, **details)
-        if lock_s:
-            return LinkResult("failed", wait_minutes=_minutes(lock_s))
-        return LinkResult("failed")
+        return LinkResult("failed", wait_minutes=_minutes(lock_s) if lock_s else 0)
 
+    settle_success(reservation, forget=[user_key(user.id)])
     linked = _apply(user, tax_id, matches, "tax_id")
-    reset_failures(user_key(user.id))
     slugs = tuple(slug for slug, _ in matches)
     audit.record(
         "profile.link",
@@ -491,7 +571,7 @@ def auto_link_by_email(user: User, *, relink_unlinked: bool = True) -> list[Clie
             insurers=[slug for slug, _ in matches],
             new_grant=result.new_grant,
         )
-        if result.new_grant:
+        if result.new_grant or result.widened:
             linked.append(result.profile)
     if trouble:
         log.warning("auto-link: no answer from %s", ", ".join(trouble))
@@ -524,9 +604,7 @@ def _auto_link_job(payload: dict[str, Any]) -> None:
     user = db.session.get(User, int(payload["user_id"]))
     if user is None:
         return
-    auto_link_by_email(user, relink_unlinked=False)
-    db.session.commit()
-    mail.flush_queued(current_app._get_current_object())  # type: ignore[attr-defined]
+    auto_link_by_email(user, relink_unlinked=False)  # jobs.run_job commits, then sends the mail
 
 
 # --- unlinking and listing -------------------------------------------------------------------------
@@ -550,13 +628,28 @@ def unlink(user: User, profile_id: int) -> ClientProfile:
     return profile
 
 
-def profiles_of(user_id: int) -> list[ClientProfile]:
-    """The user's linked profiles with their insurer accounts and insurers (two statements)."""
-    return list(
-        db.session.scalars(
-            select(ClientProfile)
-            .where(ClientProfile.id.in_(access.visible_profiles(user_id)))
-            .options(selectinload(ClientProfile.accounts).joinedload(InsurerAccount.insurer))
-            .order_by(ClientProfile.name, ClientProfile.id)
+@dataclass(frozen=True)
+class HeldProfile:
+    """A profile the user holds a live grant on, with the insurer accounts that grant covers."""
+
+    profile: ClientProfile
+    grant: ProfileGrant
+    accounts: list[GrantAccount]  # each with its account and insurer loaded, in insurer order
+
+
+def profiles_of(user_id: int) -> list[HeldProfile]:
+    """The user's linked profiles, each with the insurers its grant covers (DESIGN §7); four statements."""
+    grants = db.session.scalars(
+        select(ProfileGrant)
+        .join(ClientProfile, ClientProfile.id == ProfileGrant.profile_id)
+        .where(ProfileGrant.user_id == user_id, ProfileGrant.revoked_at.is_(None))
+        .options(
+            selectinload(ProfileGrant.profile),
+            selectinload(ProfileGrant.accounts).joinedload(GrantAccount.account).joinedload(InsurerAccount.insurer),
         )
-    )
+        .order_by(ClientProfile.name, ClientProfile.id)
+    ).all()
+    return [
+        HeldProfile(g.profile, g, sorted(g.accounts, key=lambda c: (c.account.insurer.name.lower(), c.account_id)))
+        for g in grants
+    ]

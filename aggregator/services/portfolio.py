@@ -17,9 +17,9 @@ from sqlalchemy import BindParameter, Row, Select, bindparam, select
 from sqlalchemy.orm import joinedload, load_only
 
 from aggregator.extensions import db
-from aggregator.models import Claim, Coverage, Document, InsurerAccount, Policy, Receipt
+from aggregator.models import Claim, ClientProfile, Coverage, Document, Insurer, InsurerAccount, Policy, Receipt
 from aggregator.services.access import USER, visible_accounts
-from aggregator.services.sync import OPEN_CLAIM_STATUSES, fold
+from aggregator.services.sync import DUE_RECEIPT_STATUSES, OPEN_CLAIM_STATUSES, fold
 
 LINES: tuple[str, ...] = ("auto", "gmm", "vida", "hogar", "dispositivos", "otros")
 POLICY_STATUSES: tuple[str, ...] = ("in_force", "pending_payment", "expired", "cancelled")
@@ -28,6 +28,9 @@ STATUS_FILTERS: tuple[str, ...] = ("active", "all", *POLICY_STATUSES)
 CLAIM_FILTERS: tuple[str, ...] = ("all", "open", "closed")
 CLOSED_CLAIM_STATUSES: frozenset[str] = frozenset({"closed_paid", "closed_unpaid", "cancelled"})
 RENEWAL_WINDOW = timedelta(days=30)
+UPCOMING_WINDOW = timedelta(days=62)  # "Próximos pagos": receipts due in about the next two months
+MAX_DUE_ROWS = 200  # receipts read for the attention strip and upcoming payments (overdue ones first)
+MAX_ATTENTION = 30  # waiting claims or renewals listed at most
 PAYMENT_HISTORY = 10  # the last 10 payments, as the insurer's own portal shows (seed 000)
 MAX_QUERY = 100
 
@@ -127,12 +130,112 @@ def _statements() -> dict[str, Select[Any]]:
         .where(Claim.policy_id == policy, Claim.status.in_(OPEN_CLAIM_STATUSES), Claim.removed_upstream_at.is_(None))
         .order_by(Claim.reported_at.desc()),
         "claim_documents": select(Document).where(Document.claim_id == claim).order_by(Document.id),
+        "coverage_name": select(Coverage.name)
+        .where(Coverage.policy_id == policy, Coverage.code == bindparam("code"))
+        .limit(1),
     }
 
 
 def user_accounts(user_id: int) -> list[InsurerAccount]:
     """The user's insurer accounts with their insurer and profile: one statement."""
     return list(db.session.scalars(_statements()["accounts"], {"user_id": user_id}))
+
+
+def account_summaries(user_id: int) -> dict[int, Row[Any]]:
+    """Per visible insurer account: its currencies (kept by the sync) and its profile's country. One statement."""
+    return {row.id: row for row in db.session.execute(_row_statements()["summaries"], {"user_id": user_id})}
+
+
+def user_currencies(user_id: int) -> set[str]:
+    """Every currency of the data the user sees, from the summary the sync keeps per account: one statement."""
+    return {code for row in account_summaries(user_id).values() for code in row.currencies or ()}
+
+
+@cache
+def _row_statements() -> dict[str, Any]:
+    """Statements of plain rows across every visible account (summaries, what needs the client), built once."""
+    accounts = visible_accounts(USER)
+    live = (Policy.account_id.in_(accounts), Policy.removed_upstream_at.is_(None), Policy.status.in_(ACTIVE_STATUSES))
+    return {
+        "summaries": select(InsurerAccount.id, InsurerAccount.currencies, ClientProfile.country)
+        .join(ClientProfile, ClientProfile.id == InsurerAccount.profile_id)
+        .where(InsurerAccount.id.in_(accounts)),
+        "due": select(
+            Receipt.policy_id,
+            Receipt.number,
+            Receipt.status,
+            Receipt.due_date,
+            Receipt.grace_until,
+            Receipt.amount_cents,
+            Receipt.currency,
+            Policy.account_id,
+            Policy.number.label("policy_number"),
+            Policy.product,
+            Policy.line,
+        )
+        .join(Policy, Policy.id == Receipt.policy_id)
+        .where(*live, Receipt.status.in_(DUE_RECEIPT_STATUSES), Receipt.due_date < bindparam("horizon"))
+        .order_by(Receipt.due_date, Receipt.id)
+        .limit(MAX_DUE_ROWS),
+        "waiting": select(
+            Claim.id,
+            Claim.number,
+            Claim.account_id,
+            Claim.requested_documents,
+            Policy.product,
+            Policy.number.label("policy_number"),
+        )
+        .join(Policy, Policy.id == Claim.policy_id)
+        .where(
+            Claim.account_id.in_(accounts),
+            Claim.waiting_on_client.is_(True),
+            Claim.status.in_(OPEN_CLAIM_STATUSES),
+            Claim.removed_upstream_at.is_(None),
+        )
+        .order_by(Claim.reported_at, Claim.id)
+        .limit(MAX_ATTENTION),
+        "renewals": select(Policy.id, Policy.account_id, Policy.number, Policy.product, Policy.term_end)
+        .where(*live, Policy.term_end >= bindparam("today"), Policy.term_end <= bindparam("renewal_end"))
+        .order_by(Policy.term_end, Policy.id)
+        .limit(MAX_ATTENTION),
+    }
+
+
+@dataclass
+class Attention:
+    """The rows behind "Requiere atención" and "Próximos pagos"."""
+
+    due: list[Row[Any]]  # unpaid receipts due before the horizon, overdue ones first
+    waiting: list[Row[Any]]  # open claims waiting for the client
+    renewals: list[Row[Any]]  # live policies whose term ends within the renewal window
+
+
+def attention(user_id: int, today: date) -> Attention:
+    """Overdue and upcoming receipts, claims waiting for the client and renewals: three statements."""
+    stmts = _row_statements()
+    params: dict[str, Any] = {
+        "user_id": user_id,
+        "horizon": today + UPCOMING_WINDOW,
+        "today": today,
+        "renewal_end": today + RENEWAL_WINDOW,
+    }
+    return Attention(
+        due=list(db.session.execute(stmts["due"], params)),
+        waiting=list(db.session.execute(stmts["waiting"], params)),
+        renewals=list(db.session.execute(stmts["renewals"], params)),
+    )
+
+
+def coverage_name(policy_id: int, code: str | None) -> str | None:
+    """The name a policy gives one of its coverage codes (claims name coverages by code)."""
+    if not code:
+        return None
+    return db.session.scalar(_statements()["coverage_name"], {"policy_id": policy_id, "code": code})
+
+
+def insurers_for_help() -> list[Insurer]:
+    """Every insurer of the portal, with its phones, by name (the help page)."""
+    return list(db.session.scalars(select(Insurer).order_by(Insurer.name)))
 
 
 MAX_WORDS = 8  # search words that narrow the list; more add nothing a person would type

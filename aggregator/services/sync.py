@@ -28,6 +28,7 @@ from sqlalchemy import Table, delete, insert, or_, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from aggregator import jobs
+from aggregator.config import BaseConfig
 from aggregator.extensions import db
 from aggregator.models import (
     Claim,
@@ -37,12 +38,11 @@ from aggregator.models import (
     Insurer,
     InsurerAccount,
     Policy,
-    ProfileGrant,
     Receipt,
     SyncRun,
 )
 from aggregator.models.types import utcnow
-from aggregator.services import insurers
+from aggregator.services import access, insurers
 from connectors import models as cm
 from connectors.errors import (
     AuthenticationFailed,
@@ -214,6 +214,8 @@ def claim_rows(claim: cm.Claim) -> tuple[dict[str, Any], list[dict[str, Any]]]:
             {"at": e.at.isoformat(), "status": e.status.value, "insurer_status": e.insurer_status, "note": e.note}
             for e in sorted(claim.history, key=lambda e: e.at)
         ],
+        "waiting_on_client": claim.waiting_on_client,
+        "requested_documents": list(claim.requested_documents),
     }
     documents = [
         {"source": "insurer", "ref": d.ref, "kind": d.kind.value, "title": d.title, "media_type": d.media_type}
@@ -238,12 +240,31 @@ def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
         yield items[start : start + size]
 
 
+def portfolio_currencies(portfolio: cm.Portfolio) -> list[str]:
+    """Every currency an amount of the portfolio is in (premiums, receipts, limits, deductibles, claims), sorted."""
+    found: set[str] = set()
+    for p in portfolio.policies:
+        found.add(p.premium.currency)
+        found.update(r.amount.currency for r in p.receipts)
+        for c in p.coverages:
+            if c.sum_insured is not None:
+                found.add(c.sum_insured.currency)
+            if c.deductible is not None and c.deductible.amount is not None:
+                found.add(c.deductible.amount.currency)
+    for claim in portfolio.claims:
+        found.update(m.currency for m in (claim.claimed_amount, claim.paid_amount) if m is not None)
+    return sorted(found)
+
+
 def apply_portfolio(session: Session, account: InsurerAccount, portfolio: cm.Portfolio, now: datetime) -> Counts:
     """Upsert a validated portfolio into ``account``'s rows; flushes, never commits."""
     if portfolio.client.client_ref != account.client_ref:
         raise InvalidResponse("the portfolio belongs to another client")
     insurer_id, account_id = account.insurer_id, account.id
     counts = Counts()
+    currencies = portfolio_currencies(portfolio)
+    if list(account.currencies or ()) != currencies:  # the summary pages read instead of every policy
+        account.currencies = currencies
 
     open_by_policy: dict[str, int] = {}
     for c in portfolio.claims:
@@ -397,7 +418,9 @@ def _lane_lock(slug: str) -> threading.BoundedSemaphore:
     with _lane_guard:
         lock = _lane_locks.get(slug)
         if lock is None:
-            size = int(current_app.config.get("SYNC_CONCURRENCY_PER_INSURER") or 4)
+            size = int(
+                current_app.config.get("SYNC_CONCURRENCY_PER_INSURER") or BaseConfig.SYNC_CONCURRENCY_PER_INSURER
+            )
             lock = _lane_locks[slug] = threading.BoundedSemaphore(size)
         return lock
 
@@ -418,7 +441,11 @@ def retry_delay(failures: int, retry_after: float | None = None) -> timedelta:
 
 
 def sync_account(account_id: int, trigger: str = "refresh") -> SyncRun | None:
-    """Fetch one insurer account and apply it in one transaction; None when another sync holds it."""
+    """Fetch one insurer account and apply it in one transaction; None when another sync holds it.
+
+    Runs as a job, never inside a request, and commits its own steps: the claim on the account (so
+    other workers see it), then, with no transaction open while the insurer answers, the result.
+    """
     session = db.session
     now = utcnow()
     lock_age = timedelta(minutes=float(current_app.config.get("SYNC_LOCK_MINUTES") or 10))
@@ -523,24 +550,17 @@ def request_sync(account: InsurerAccount, trigger: str, user_id: int | None = No
     return True
 
 
-def user_accounts(user_id: int) -> list[InsurerAccount]:
-    """Every insurer account of the profiles this user may see."""
-    return list(
-        db.session.scalars(
-            select(InsurerAccount)
-            .join(ProfileGrant, ProfileGrant.profile_id == InsurerAccount.profile_id)
-            .where(ProfileGrant.user_id == user_id, ProfileGrant.revoked_at.is_(None))
-            .order_by(InsurerAccount.id)
-        )
-    )
-
-
 def refresh_for_user(user_id: int, profile_id: int | None = None) -> int:
-    """Queue a sync of every account of the user's profiles (or of one profile); how many were queued."""
-    accounts = user_accounts(user_id)
+    """Queue a sync of every account the user may see (or those of one profile); how many were queued."""
+    stmt = (
+        select(InsurerAccount)
+        .options(joinedload(InsurerAccount.insurer))
+        .where(InsurerAccount.id.in_(access.visible_accounts(user_id)))
+        .order_by(InsurerAccount.id)
+    )
     if profile_id is not None:
-        accounts = [a for a in accounts if a.profile_id == profile_id]
-    return sum(request_sync(a, "refresh", user_id) for a in accounts)
+        stmt = stmt.where(InsurerAccount.profile_id == profile_id)
+    return sum(request_sync(a, "refresh", user_id) for a in db.session.scalars(stmt))
 
 
 def enqueue_due(now: datetime | None = None, limit: int = 10_000) -> int:

@@ -69,7 +69,8 @@ Endpoints
     ``description``?, ``occurred_at``, ``reported_at``, ``status`` (FNOL_RECEIVED |
     ADJUSTER_ASSIGNED | AWAITING_DOCUMENTS | IN_ASSESSMENT | SETTLED | DECLINED | WITHDRAWN |
     REOPENED), ``status_history [{status, at, note?}]`` (ends with ``status``), ``claimed``?,
-    ``settled``?, ``documents``.
+    ``settled``?, ``documents``, ``requested_documents``? (while AWAITING_DOCUMENTS: what the
+    adjuster asks the customer for, in Spanish).
 ``GET  /v2/policies/{policy_id}/claim-requirements?event=theft``
     ``{policy_id, line, event, title, documents: [str], deadlines: [{description,
     within_hours}], steps: [str], phone}``; ``event`` is an event code (collision,
@@ -96,8 +97,10 @@ motor/home/life/health/gadgets → auto/hogar/vida/gmm/dispositivos, anything el
 statuses active/grace_period/expired/cancelled/lapsed → in_force/pending_payment/expired/
 cancelled/cancelled; PAID/DUE/PAST_DUE/VOID → paid/pending/overdue/cancelled; FNOL_RECEIVED →
 open, ADJUSTER_ASSIGNED/AWAITING_DOCUMENTS/IN_ASSESSMENT → under_review, SETTLED →
-closed_paid, DECLINED → closed_unpaid, WITHDRAWN → cancelled, REOPENED → reopened; basis
-points → percentage deductibles. Every page is validated (shape, required fields, count,
+closed_paid, DECLINED → closed_unpaid, WITHDRAWN → cancelled, REOPENED → reopened; the insurer's
+wording beside them is the Spanish of Australis' own customer portal ("Esperando documentación del
+asegurado", "En período de gracia"), never the code; AWAITING_DOCUMENTS → waiting on the client, with
+``requested_documents``; basis points → percentage deductibles. Every page is validated (shape, required fields, count,
 full pages, total) before anything is mapped, and any failure fails the whole fetch. An
 unknown customer at fetch time is ``ReauthRequired``.
 """

@@ -15,7 +15,7 @@ from urllib.parse import quote
 import requests
 
 from connectors.australis.schema import Obj, invalid
-from connectors.base import Capability, Connector, SandboxSpec, Setting
+from connectors.base import Capability, Connector, SandboxSpec, Setting, SupportPhone
 from connectors.errors import AuthenticationFailed, InsurerUnavailable, InvalidResponse, ReauthRequired
 from connectors.http import HttpPolicy, InsurerHttp
 from connectors.models import (
@@ -99,6 +99,25 @@ CLAIM_STATUS = {
     "WITHDRAWN": ClaimStatus.CANCELLED,
     "REOPENED": ClaimStatus.REOPENED,
 }
+# Australis' status codes in the words its own customer portal uses (the portal never shows a code).
+POLICY_STATUS_WORDS = {
+    "active": "Vigente",
+    "grace_period": "En período de gracia",
+    "expired": "Vencida",
+    "cancelled": "Anulada",
+    "lapsed": "Anulada por falta de pago",
+}
+CLAIM_STATUS_WORDS = {
+    "FNOL_RECEIVED": "Denuncia recibida",
+    "ADJUSTER_ASSIGNED": "Liquidador asignado",
+    "AWAITING_DOCUMENTS": "Esperando documentación del asegurado",
+    "IN_ASSESSMENT": "En evaluación",
+    "SETTLED": "Liquidado",
+    "DECLINED": "Rechazado",
+    "WITHDRAWN": "Desistido",
+    "REOPENED": "Reabierto",
+}
+WAITING_ON_CUSTOMER = frozenset({"AWAITING_DOCUMENTS"})  # the claim waits for the customer
 PARTY_KIND = {"individual": PartyKind.PERSON, "business": PartyKind.COMPANY}
 DOCUMENT_KIND = {
     "policy_schedule": DocumentKind.POLICY,
@@ -202,10 +221,15 @@ class AustralisConnector(Connector):
         Setting("api_key", "Partner API key, sent in the X-Api-Key header", secret=True),
         Setting("page_limit", "Items asked for per page (1 to 500)", required=False, default="50"),
     )
-    support_phones = {
-        "Siniestros Argentina (línea ficticia)": "0800 555 0142",
-        "Siniestros México (línea ficticia)": "800 555 0142",
-    }
+    phones = (
+        SupportPhone(
+            "Auxilio mecánico y grúa (línea ficticia)", "0800 555 0143", (Line.AUTO,), ("AR",), assistance=True
+        ),
+        SupportPhone("Asistencia vial (línea ficticia)", "800 555 0143", (Line.AUTO,), ("MX",), assistance=True),
+        SupportPhone("Siniestros Argentina (línea ficticia)", "0800 555 0142", countries=("AR",), assistance=True),
+        SupportPhone("Siniestros México (línea ficticia)", "800 555 0142", countries=("MX",), assistance=True),
+    )
+    support_phones = {p.label: p.number for p in phones}  # the older, flat form
     fictional = True
 
     def __init__(self, settings: Mapping[str, str], policy: HttpPolicy | None = None) -> None:
@@ -397,8 +421,8 @@ class AustralisConnector(Connector):
         if response.status_code == 422:
             code = data.opt_obj("error")
             raise InvalidResponse(f"australis refused the claim report: {code.opt_text('code') if code else '?'}")
-        status, wording = data.enum("status", CLAIM_STATUS)
-        return ClaimReceipt(data.text("claim_number"), status, wording, data.stamp("reported_at"))
+        status, word = data.enum("status", CLAIM_STATUS)
+        return ClaimReceipt(data.text("claim_number"), status, CLAIM_STATUS_WORDS[word], data.stamp("reported_at"))
 
     def payment_link(self, receipt: Receipt) -> PaymentLink:
         """POST /v2/payment-links for a DUE or PAST_DUE premium (409 for any other)."""
@@ -448,7 +472,8 @@ class AustralisConnector(Connector):
         policy_id = p.text("id")
         if p.text("customer_id") != client_ref:
             raise invalid(p.where, "belongs to another customer")
-        status, wording = p.enum("status", POLICY_STATUS)
+        status, code = p.enum("status", POLICY_STATUS)
+        wording = POLICY_STATUS_WORDS[code]
         billing = p.obj("billing")
         frequency, _ = billing.enum("frequency", FREQUENCY)
         premium = billing.money("total_premium")
@@ -602,14 +627,17 @@ class AustralisConnector(Connector):
         )
 
     def _claim(self, c: Obj) -> Claim:
-        status, wording = c.enum("status", CLAIM_STATUS)
-        history = []
+        status, code = c.enum("status", CLAIM_STATUS)
+        steps = []
         for e in c.objs("status_history", required=False):
-            event_status, event_wording = e.enum("status", CLAIM_STATUS)
-            history.append(ClaimEvent(e.stamp("at"), event_status, event_wording, e.opt_text("note")))
-        history.sort(key=lambda e: e.at)
-        if history and history[-1].insurer_status != wording:
+            event_status, event_code = e.enum("status", CLAIM_STATUS)
+            steps.append((e.stamp("at"), event_status, event_code, e.opt_text("note")))
+        steps.sort(key=lambda step: step[0])
+        if steps and steps[-1][2] != code:
             raise invalid(c.where, "has a status that its history does not end with")
+        history = [ClaimEvent(at, st, CLAIM_STATUS_WORDS[word], note) for at, st, word, note in steps]
+        waiting = code in WAITING_ON_CUSTOMER
+        requested = c.texts("requested_documents")
         return Claim(
             external_id=c.text("id"),
             number=c.text("claim_number"),
@@ -617,13 +645,15 @@ class AustralisConnector(Connector):
             occurred_at=c.stamp("occurred_at"),
             reported_at=c.stamp("reported_at"),
             status=status,
-            insurer_status=wording,
+            insurer_status=CLAIM_STATUS_WORDS[code],
             description=c.opt_text("description"),
             coverage_code=c.opt_text("coverage_code"),
             claimed_amount=c.opt_money("claimed"),
             paid_amount=c.opt_money("settled"),
             history=tuple(history),
             documents=self._documents(c),
+            waiting_on_client=waiting,
+            requested_documents=tuple(d.strip() for d in requested) if waiting else (),
         )
 
     @staticmethod

@@ -46,7 +46,7 @@ CLAIM_PATHS = {
 CLAIM_STATUSES = list(CLAIM_PATHS)
 CLAIM_NOTES = {
     "ADJUSTER_ASSIGNED": "Liquidador asignado",
-    "AWAITING_DOCUMENTS": "Falta la denuncia policial",
+    "AWAITING_DOCUMENTS": "Falta documentación",  # with what is missing (see _claim)
     "DECLINED": "Evento excluido por las condiciones generales",
     "WITHDRAWN": "Desistido por el asegurado",
     "REOPENED": "Reabierto por documentación nueva",
@@ -526,6 +526,34 @@ def _premiums(
     return out
 
 
+POLICE_REPORT = {"AR": "Denuncia policial", "MX": "Denuncia ante el Ministerio Público"}
+# What an adjuster still needs from the customer while a claim is AWAITING_DOCUMENTS, by event.
+REQUESTED_DOCUMENTS: dict[str, tuple[str, ...]] = {
+    "collision": ("Croquis y relato del accidente", "Licencia de conducir del conductor"),
+    "theft": ("{police}", "Facturas o fotos de los bienes robados"),
+    "theft_total": ("{police}", "Título del vehículo"),
+    "theft_partial": ("{police}",),
+    "glass": ("Fotos del cristal dañado",),
+    "hail": ("Fotos de los daños",),
+    "fire": ("Informe de bomberos", "Fotos de los daños"),
+    "water_damage": ("Fotos de los daños", "Presupuesto de reparación"),
+    "accidental_damage": ("Fotos del equipo dañado", "Factura de compra del equipo"),
+    "screen": ("Fotos del equipo dañado", "Factura de compra del equipo"),
+    "death": ("Acta de defunción",),
+    "hospitalization": ("Informe médico", "Facturas de los gastos"),
+    "accident": ("Informe médico", "Facturas de los gastos"),
+    "medical_emergency": ("Informe médico",),
+    "baggage": ("Constancia de la aerolínea (PIR)",),
+    "other": ("{police}", "Fotos o constancias del hecho"),
+}
+
+
+def requested_documents(country: str, event: str) -> list[str]:
+    """What the adjuster asks the customer for, in the words of the customer's country."""
+    wanted = REQUESTED_DOCUMENTS.get(event, REQUESTED_DOCUMENTS["other"])
+    return [d.format(police=POLICE_REPORT[country]) for d in wanted]
+
+
 def _claim(
     store: Store, client: Client, policy: JSON, product: Product, rng: random.Random, status: str | None = None
 ) -> JSON:
@@ -553,6 +581,8 @@ def _claim(
         event: JSON = {"status": step, "at": stamp((reported + gap * n).astimezone(UTC))}
         if step in CLAIM_NOTES and rng.random() < 0.8:
             event["note"] = CLAIM_NOTES[step]
+            if step == "AWAITING_DOCUMENTS":  # the adjuster's note names what is missing
+                event["note"] = "Falta: " + "; ".join(requested_documents(client.country, coverage.event))
         history.append(event)
     currency = CURRENCY[client.country]
     claim: JSON = {
@@ -568,6 +598,8 @@ def _claim(
     }
     if rng.random() < 0.8:
         claim["description"] = f"{coverage.name}: denuncia del asegurado"
+    if status == "AWAITING_DOCUMENTS":
+        claim["requested_documents"] = requested_documents(client.country, coverage.event)
     claimed = rng.randrange(50_000, 5_000_000) * (catalog.AR_SCALE if client.country == "AR" else 1)
     if status != "FNOL_RECEIVED" or rng.random() < 0.5:
         claim["claimed"] = money(claimed, currency)

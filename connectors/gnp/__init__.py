@@ -76,7 +76,9 @@ Records
     ``siniestro``: id_siniestro, numero_siniestro, id_poliza, tipo, clave_cobertura?, fecha_ocurrencia,
     fecha_reporte, estatus (GNP's wording: "Reportado", "En trámite", "En valuación", "En dictamen",
     "Documentación pendiente", "Pagado", "Rechazado", "Reabierto", "Cancelado"), descripcion?,
-    monto_reclamado?, monto_pagado?, historial [{fecha_hora, estatus, comentario?}], documentos.
+    monto_reclamado?, monto_pagado?, historial [{fecha_hora, estatus, comentario?}], documentos,
+    documentos_pendientes? [texto] (with "Documentación pendiente": what GNP asks the insured for; such a
+    siniestro waits for the client).
 """
 
 from connectors.gnp.connector import GnpConnector

@@ -16,7 +16,7 @@ import requests
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.requests_client import OAuth2Session
 
-from connectors.base import Capability, Connector, SandboxSpec, Setting
+from connectors.base import Capability, Connector, SandboxSpec, Setting, SupportPhone
 from connectors.errors import AuthenticationFailed, InsurerUnavailable, InvalidResponse, ReauthRequired
 from connectors.gnp import mapping
 from connectors.gnp.mapping import Fields
@@ -28,6 +28,7 @@ from connectors.models import (
     ClientMatch,
     Document,
     DocumentRef,
+    Line,
     PaymentLink,
     Policy,
     Portfolio,
@@ -58,11 +59,17 @@ class GnpConnector(Connector):
         Setting("page_size", "por_pagina to ask for (1-100); empty: GNP's default", required=False, default=""),
     )
     # Published in GNP's general conditions (seeds 002 and 004); the sandbox does not call them.
-    support_phones: ClassVar[dict[str, str]] = {
-        "Línea GNP (siniestros y atención a clientes)": GNP_LINE,
-        "Verificación de dispositivos (Mis Dispositivos GNP)": "55 5985 4280",
-        "CONDUSEF": "55 5340 0999",
-    }
+    phones: ClassVar[tuple[SupportPhone, ...]] = (
+        SupportPhone("Línea GNP (siniestros y atención a clientes)", GNP_LINE, countries=("MX",), assistance=True),
+        SupportPhone(
+            "Verificación de dispositivos (Mis Dispositivos GNP)",
+            "55 5985 4280",
+            lines=(Line.DISPOSITIVOS,),
+            countries=("MX",),
+        ),
+        SupportPhone("CONDUSEF (quejas y aclaraciones)", "55 5340 0999", countries=("MX",)),
+    )
+    support_phones: ClassVar[dict[str, str]] = {p.label: p.number for p in phones}  # the older, flat form
 
     def __init__(self, settings: Mapping[str, str], policy: HttpPolicy | None = None) -> None:
         super().__init__(settings, policy)

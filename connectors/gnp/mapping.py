@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from connectors.errors import InvalidResponse
 from connectors.models import (
+    OPEN_CLAIM_STATUSES,
     Claim,
     ClaimEvent,
     ClaimRequirements,
@@ -80,6 +81,8 @@ CLAIM_STATUSES = {  # GNP's wording, normalised -> the six statuses
     "reabierto": ClaimStatus.REOPENED,
     "cancelado": ClaimStatus.CANCELLED,
 }
+
+WAITING_ON_CLIENT = frozenset({"documentacion pendiente"})  # GNP's wording (normalised) of a claim that waits
 
 FREQUENCIES = {
     "ANUAL": PaymentFrequency.ANNUAL,
@@ -464,13 +467,16 @@ def claim(data: Any) -> Claim:
                 )
             )
         history.sort(key=lambda e: e.at)
+        status = claim_status(wording)
+        requested = f.strings("documentos_pendientes", required=False)
+        waiting = normalise(wording) in WAITING_ON_CLIENT or (bool(requested) and status in OPEN_CLAIM_STATUSES)
         return Claim(
             external_id=f.text("id_siniestro"),
             number=f.text("numero_siniestro"),
             policy_external_id=f.text("id_poliza"),
             occurred_at=f.moment("fecha_ocurrencia"),
             reported_at=f.moment("fecha_reporte"),
-            status=claim_status(wording),
+            status=status,
             insurer_status=wording,
             description=f.opt_text("descripcion"),
             coverage_code=f.opt_text("clave_cobertura"),
@@ -478,6 +484,8 @@ def claim(data: Any) -> Claim:
             paid_amount=f.opt_money("monto_pagado"),
             history=tuple(history),
             documents=tuple(_document(d) for d in f.items("documentos", required=False)),
+            waiting_on_client=waiting,
+            requested_documents=requested if waiting else (),
         )
 
     return guarded("siniestro", build)

@@ -15,7 +15,8 @@ Faults (JSON body of ``POST /__sandbox/faults``, or ``X-Sandbox-*`` headers on o
 - ``times``: apply the fault to this many matching requests, then stop;
 - ``path``: only requests whose path starts with this prefix match (default: every API path).
 
-``DELETE /__sandbox/faults`` clears them; ``GET`` shows them. Headers: ``X-Sandbox-Fault`` =
+``DELETE /__sandbox/faults`` clears them; ``GET`` shows them, with ``seen``: the matching requests so far.
+Headers: ``X-Sandbox-Fault`` =
 ``status:500`` | ``timeout:3`` | ``malformed`` | ``truncate`` | ``short_page`` | ``rate_limit:2`` |
 ``expired_token``, and ``X-Sandbox-Latency-Ms``.
 """
@@ -191,7 +192,8 @@ class FaultInjector:
             except (TypeError, ValueError) as exc:
                 return _json(400, {"error": str(exc)})
         with self._lock:
-            return _json(200, self._faults.public())
+            # ``seen``: how many requests matched the faults since they were set (load and attack scripts count calls).
+            return _json(200, {**self._faults.public(), "seen": self._faults.seen})
 
 
 def _json(status: int, data: Any) -> Response:

@@ -32,6 +32,10 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+BROWSER_SUPPORT = Path(__file__).resolve().parents[1] / "support" / "browser"
+AXE_JS = BROWSER_SUPPORT / "node_modules" / "axe-core" / "axe.min.js"
+# WCAG 2.x A and AA plus axe's best practices (landmarks, heading order, region...).
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 DEFAULT_TIMEOUT_MS = 10_000
@@ -97,9 +101,18 @@ class BrowserProblems:
     console_errors: list[str] = field(default_factory=list)
     page_errors: list[str] = field(default_factory=list)
     blocked_requests: list[str] = field(default_factory=list)
+    allowed_console_errors: list[re.Pattern[str]] = field(default_factory=list)
+
+    def allow_console_error(self, pattern: str) -> None:
+        """Expect console errors matching ``pattern`` (e.g. Chromium's note on a deliberate 404 or 422)."""
+        self.allowed_console_errors.append(re.compile(pattern))
 
     def summary(self) -> str:
-        lines = [f"console error: {m}" for m in self.console_errors]
+        lines = [
+            f"console error: {m}"
+            for m in self.console_errors
+            if not any(p.search(m) for p in self.allowed_console_errors)
+        ]
         lines += [f"uncaught exception: {m}" for m in self.page_errors]
         lines += [f"request to a non-loopback address: {u}" for u in self.blocked_requests]
         return "\n".join(lines)
@@ -184,3 +197,59 @@ def screenshot(page: Any, artifacts_dir: Path) -> Callable[..., Path]:
         return path
 
     return take
+
+
+# --- accessibility: axe-core -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def axe_source() -> str:
+    """The pinned axe-core script (tests/support/browser); skips when its npm package is not installed."""
+    if not AXE_JS.is_file():
+        pytest.skip(
+            f"accessibility tests need axe-core from npm: run `npm ci` in {BROWSER_SUPPORT} "
+            "(scripts/test.sh does it when npm is installed)"
+        )
+    return AXE_JS.read_text(encoding="utf-8")
+
+
+def axe_violations(page: Any, source: str) -> list[dict[str, Any]]:
+    """Run axe-core on the page as it is now; its violations (rule id, impact, help, nodes...).
+
+    ``page.evaluate`` goes through the DevTools protocol, which the page's Content Security Policy
+    (script-src 'self', no eval) does not govern, so the portal's CSP stays as strict as in production.
+    """
+    if not page.evaluate("() => typeof window.axe === 'object' && typeof window.axe.run === 'function'"):
+        page.evaluate(source)
+    result = page.evaluate(
+        "(tags) => axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']})",
+        AXE_TAGS,
+    )
+    assert result["testEngine"]["name"] == "axe-core", "axe-core did not run"
+    return list(result["violations"])
+
+
+def format_violations(violations: list[dict[str, Any]], where: str) -> str:
+    """One line per rule (id, impact, help, link) and one per offending element (target, summary)."""
+    lines = []
+    for v in violations:
+        lines.append(f"{where}: [{v['impact']}] {v['id']}: {v['help']} ({v['helpUrl']})")
+        for node in v["nodes"]:
+            summary = " ".join(str(node.get("failureSummary") or "").split())
+            lines.append(f"    {' > '.join(map(str, node['target']))}: {summary[:300]}")
+    return "\n".join(lines)
+
+
+@pytest.fixture
+def axe(axe_source: str) -> Callable[..., list[dict[str, Any]]]:
+    """``axe(page)`` runs axe-core on the page and fails the test on any violation, listing each one."""
+
+    def check(page: Any, where: str = "") -> list[dict[str, Any]]:
+        violations = axe_violations(page, axe_source)
+        report = format_violations(violations, where or page.url)
+        if violations:
+            print(report)
+        assert not violations, f"axe-core found {len(violations)} accessibility violation(s):\n{report}"
+        return violations
+
+    return check

@@ -6,6 +6,7 @@ whose id argument this test cannot fill fails it, on purpose.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Flask
@@ -122,3 +123,18 @@ def test_every_id_route_is_404_for_another_user(app: Flask, mailbox: Any) -> Non
     assert not unfilled, f"routes with ids this test cannot fill (teach it): {unfilled}"
     assert not leaks, f"routes that answered another user with something else than 404: {leaks}"
     assert checked
+
+
+def test_ids_beyond_the_id_columns_are_404_not_500(app: Flask, mailbox: Any) -> None:
+    """``/policies/9223372036854775808`` and 2**31 on every ``<int:>`` route: not found, never a database error."""
+    client = app.test_client()
+    register_verified(client, mailbox, OWNER)
+    rules = _id_rules(app)
+    assert rules
+    answers = {}
+    for rule in rules:
+        for big in (2**31, 2**63, 10**30):
+            url = re.sub(r"<int:[a-z_]+>", str(big), rule.rule)
+            answers[(rule.rule, big)] = _call(client, rule, url).status_code
+    assert set(answers.values()) == {404}, {k: v for k, v in answers.items() if v != 404}
+    assert client.get("/policies/2147483647").status_code == 404  # the largest id still reaches the view

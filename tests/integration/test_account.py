@@ -11,6 +11,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
+from werkzeug.test import TestResponse
 
 from tests.conftest import (
     STRONG_PASSWORD,
@@ -52,13 +53,13 @@ def page(client: FlaskClient, path: str) -> tuple[str, str]:
     return html, csrf_from(html)
 
 
-def post_form(client: FlaskClient, form_page: str, action: str, **data: str) -> flask.Response:
+def post_form(client: FlaskClient, form_page: str, action: str, **data: str) -> TestResponse:
     """Open ``form_page`` like a browser, then POST ``data`` (with its CSRF token) to ``action``."""
     _html, token = page(client, form_page)
     return client.post(action, data={"csrf_token": token, **data})
 
 
-def flashes_after(client: FlaskClient, response: flask.Response) -> str:
+def flashes_after(client: FlaskClient, response: TestResponse) -> str:
     """Follow a redirect and return the page the user lands on."""
     assert response.status_code in (302, 303), response.status_code
     return client.get(local_path(response.headers["Location"])).get_data(as_text=True)
@@ -83,7 +84,9 @@ def open_extra_session(
     from aggregator.services import sessions
 
     with app.test_request_context("/", headers={"User-Agent": IPHONE}):
-        record = sessions.start(db.session.get(User, uid), method, channel=channel)
+        user = db.session.get(User, uid)
+        assert user is not None
+        record = sessions.start(user, method, channel=channel)
         token = flask.session["sid"]
         session_id = record.id
         db.session.commit()

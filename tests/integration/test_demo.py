@@ -69,6 +69,6 @@ def test_sync_command_syncs_due_accounts_and_reports_health(app: Flask, client: 
     assert "1 insurer account(s) queued" in result.output and "ok 1" in result.output
     with app.app_context():
         after = db.session.scalar(select(func.count()).select_from(SyncRun))
-        assert after == before + 1
-        account = db.session.get(InsurerAccount, account_id)
-        assert account is not None and account.next_sync_at is not None and account.next_sync_at > utcnow()
+        assert before is not None and after == before + 1
+        synced = db.session.get(InsurerAccount, account_id)
+        assert synced is not None and synced.next_sync_at is not None and synced.next_sync_at > utcnow()

@@ -300,10 +300,10 @@ def test_celery_backend_runs_a_sync_through_redis(app: Flask, sandboxes: dict[st
         user = User(email="celery@coberta.example", verified_at=utcnow())
         db.session.add(user)
         db.session.commit()
-        account = link_sample(user.id, "gnp", run_sync=False)
+        account_id = link_sample(user.id, "gnp", run_sync=False).id
     with celery_worker(app, url) as celery, backend(app, jobs.CeleryBackend(app)) as chosen, app.app_context():
         assert chosen.name == "celery" and celery.conf.task_default_queue.startswith("aggregator-test-")
-        account = db.session.get(InsurerAccount, account.id)
+        account = db.session.get(InsurerAccount, account_id)
         assert account is not None
         assert sync.request_sync(account, "refresh", user.id) is True
         job_id = db.session.scalar(select(Job.id).where(Job.kind == "sync"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -10,7 +11,7 @@ from flask import Flask
 from aggregator import mail
 from tests.conftest import Mailbox, html_body, text_body
 
-CONTEXT = {
+CONTEXT: dict[str, Any] = {
     "verify_url": "http://portal.example/auth/verify/T",
     "hours": 48,
     "login_url": "http://portal.example/auth/login",

@@ -15,7 +15,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import event, select
 
 from aggregator.extensions import db
-from aggregator.models import Claim, ClientProfile, Document, InsurerAccount, Policy, ProfileGrant
+from aggregator.models import Claim, ClientProfile, Document, GrantAccount, InsurerAccount, Policy, ProfileGrant
 from aggregator.models.types import utcnow
 from aggregator.services import insurers, sync
 from connectors import models as cm
@@ -103,10 +103,12 @@ def give_policies(email: str, count: int) -> None:
     profile = ClientProfile(country="MX", id_type="RFC", id_number=f"PESL{count:06d}AB1", name="Lucía Pérez Soto")
     db.session.add(profile)
     db.session.flush()
-    db.session.add(ProfileGrant(profile_id=profile.id, user_id=uid, granted_via="tax_id"))
+    grant = ProfileGrant(profile_id=profile.id, user_id=uid, granted_via="tax_id")
+    db.session.add(grant)
     account = InsurerAccount(profile_id=profile.id, insurer_id=ids["gnp"], client_ref=f"QC{count}")
     db.session.add(account)
     db.session.flush()
+    db.session.add(GrantAccount(grant_id=grant.id, account_id=account.id, granted_via="tax_id"))
     sync.apply_portfolio(db.session(), account, synthetic_portfolio(account.client_ref, count), utcnow())
     account.health, account.last_success_at = "ok", utcnow()
     db.session.commit()

@@ -10,6 +10,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select, update
+from werkzeug.routing import IntegerConverter
 
 from aggregator.extensions import db
 from aggregator.models import AuditEvent, OneTimeToken, User
@@ -83,7 +84,7 @@ def test_forgot_password_answers_the_same_and_mails_only_the_owner(
 
 
 def _fill(rule: Any) -> str:
-    values = {arg: 1 if "int" in str(rule._converters.get(arg, "")).lower() else "x" for arg in rule.arguments}
+    values = {arg: 1 if isinstance(rule._converters.get(arg), IntegerConverter) else "x" for arg in rule.arguments}
     return str(rule.build(values, append_unknown=False)[1])
 
 

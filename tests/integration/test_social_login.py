@@ -25,17 +25,19 @@ from aggregator import create_app
 from aggregator import mail as mail_module
 from aggregator.auth.oauth import id_token_rules
 from aggregator.extensions import db
-from aggregator.models import AuditEvent, Consent, SocialIdentity, User, UserSession
+from aggregator.models import AuditEvent, Consent, Job, SocialIdentity, User, UserSession
 from aggregator.models.types import utcnow
 from tests.conftest import (
     STRONG_PASSWORD,
     Mailbox,
+    close_app,
     confirm_link,
     csrf_from,
     csrf_token,
     link_in,
     local_path,
     register_verified,
+    strip_csrf,
     text_body,
 )
 from tests.support.oidc import OidcProvider, complete_login, run_oidc_provider
@@ -74,16 +76,19 @@ def _provider_settings(name: str, discovery_url: str, label: str) -> dict[str, s
 
 
 @pytest.fixture(scope="module")
-def social_app(app: Flask, app_config: dict[str, Any], op: OidcProvider) -> Flask:
-    """The portal with two providers on the same test issuer: "Empresa" and "Socio"."""
-    return create_app(
+def social_app(app: Flask, app_config: dict[str, Any], op: OidcProvider) -> Iterator[Flask]:
+    """The portal with two providers on the same test issuer: "Empresa" (trusted for emails) and "Socio" (not)."""
+    portal = create_app(
         dict(
             app_config,
             OIDC_PROVIDERS="company,partner",
+            OIDC_COMPANY_TRUST_EMAIL=True,
             **_provider_settings("company", op.discovery_url, "Empresa"),
             **_provider_settings("partner", op.discovery_url, "Socio"),
         )
     )
+    yield portal
+    close_app(portal)
 
 
 @pytest.fixture
@@ -139,6 +144,14 @@ def accept_terms(web: FlaskClient, accept: bool = True) -> TestResponse:
     if accept:
         data["accept_terms"] = "y"
     return web.post(SIGNUP, data=data)
+
+
+def accept_terms_of(web: FlaskClient, provider: str) -> TestResponse:
+    """Accept the terms on another provider's sign-up page."""
+    path = SIGNUP.replace("/company/", f"/{provider}/")
+    page = web.get(path)
+    assert page.status_code == 200
+    return web.post(path, data={"csrf_token": csrf_from(page.get_data(as_text=True)), "accept_terms": "y"})
 
 
 def sign_up_with_provider(web: FlaskClient, op: OidcProvider, *, sub: str, email: str, verified: bool = True) -> None:
@@ -284,16 +297,40 @@ def test_new_user_with_verified_email(web: FlaskClient, op: OidcProvider, social
 def test_unverified_email_claim(web: FlaskClient, op: OidcProvider, social_app: Flask, mailbox: Mailbox) -> None:
     resp = web.get(round_trip(web, op, sub="unv-1", email="sinverificar@example.com", verified=False))
     assert resp.status_code == 302
-    assert "did not confirm this email address" in text(web.get(SIGNUP))
-    assert accept_terms(web).status_code == 302
-    assert signed_in(web)
+    assert "We will send a link to this email address" in text(web.get(SIGNUP))
+    sent = accept_terms(web)
+    # The same "check your inbox" answer as for an address that already has an account: nobody is
+    # signed in until the mailbox answers.
+    assert sent.status_code == 200 and "Check your inbox" in text(sent)
+    assert not signed_in(web)
     user = user_row(social_app, "sinverificar@example.com")
     assert user is not None and user.verified_at is None
-    assert "Confirm your email sinverificar@example.com" in text(web.get("/"))  # the banner
     msg = mailbox.wait_for("sinverificar@example.com", subject_of(social_app, "verify_email"))
+    # Opened in the browser that signed up: verified and signed in, the provider now proved by the mailbox.
     assert confirm_link(web, link_in(msg, "/auth/verify/")).status_code == 302
+    assert signed_in(web)
     user = user_row(social_app, "sinverificar@example.com")
     assert user is not None and user.verified_at is not None
+    with social_app.app_context():
+        assert db.session.scalars(select(SocialIdentity.mailbox_proved)).all() == [True]
+
+
+def test_untrusted_provider_email_is_proved_by_our_own_email(
+    web: FlaskClient, op: OidcProvider, social_app: Flask, mailbox: Mailbox
+) -> None:
+    """Defect 5: "Socio" asserts email_verified=true, but is not trusted for it: no verified account, no
+    automatic linking, until our verification email is opened."""
+    resp = web.get(round_trip(web, op, sub="socio-1", email="confia@example.com", verified=True, provider="partner"))
+    assert resp.status_code == 302
+    sent = accept_terms_of(web, "partner")
+    assert sent.status_code == 200 and "Check your inbox" in text(sent)
+    assert not signed_in(web)
+    user = user_row(social_app, "confia@example.com")
+    assert user is not None and user.verified_at is None
+    with social_app.app_context():
+        assert db.session.scalars(select(SocialIdentity.mailbox_proved)).all() == [False]
+        assert count(social_app, Job) == 0  # no automatic linking was queued
+    assert mailbox.wait_for("confia@example.com", subject_of(social_app, "verify_email"))
 
 
 def test_password_reset_of_an_unproven_account_drops_its_providers(
@@ -302,7 +339,7 @@ def test_password_reset_of_an_unproven_account_drops_its_providers(
     """Pre-hijacking: someone creates an account with another person's address through a provider
     that does not confirm it; when the owner proves the mailbox with a reset, that provider is gone."""
     web.get(round_trip(web, op, sub="intruder-1", email="victima@example.com", verified=False))
-    assert accept_terms(web).status_code == 302
+    assert accept_terms(web).status_code == 200
     owner = _browser(social_app)
     token = csrf_from(text(owner.get("/auth/forgot")))
     owner.post("/auth/forgot", data={"csrf_token": token, "email": "victima@example.com"})
@@ -317,9 +354,28 @@ def test_password_reset_of_an_unproven_account_drops_its_providers(
     assert user is not None and user.verified_at is not None
     intruder = _browser(social_app)
     callback = round_trip(intruder, op, sub="intruder-1", email="victima@example.com", verified=False)
-    resp = intruder.get(callback, follow_redirects=True)
+    assert intruder.get(callback).headers["Location"] == SIGNUP
+    answer = accept_terms(intruder)
+    assert answer.status_code == 200 and "Check your inbox" in text(answer)  # the same answer as a new address
     assert not signed_in(intruder)
-    assert "You already have an account" in text(resp)  # the proven owner's account stays shut
+    assert count(social_app, SocialIdentity) == 0  # the proven owner's account stays shut
+    notice = mailbox.wait_for("victima@example.com", subject_of(social_app, "already_registered"))
+    assert "connect it from “My account”" in text_body(notice)
+
+
+def test_password_reset_keeps_providers_the_mailbox_proved(
+    web: FlaskClient, op: OidcProvider, social_app: Flask, mailbox: Mailbox
+) -> None:
+    sign_up_with_provider(web, op, sub="keep-1", email="guarda@example.com")  # trusted provider, verified email
+    token = csrf_from(text(web.get("/auth/forgot")))
+    web.post("/auth/forgot", data={"csrf_token": token, "email": "guarda@example.com"})
+    reset = local_path(
+        link_in(mailbox.wait_for("guarda@example.com", subject_of(social_app, "password_reset")), "/auth/reset/")
+    )
+    token = csrf_from(text(web.get(reset)))
+    new_password = "Nuevo#Camino2026?"
+    web.post(reset, data={"csrf_token": token, "password": new_password, "password_confirm": new_password})
+    assert identities_of(social_app, "guarda@example.com") == [("company", op.issuer, "keep-1")]
 
 
 def test_email_of_an_existing_account_neither_signs_in_nor_links(
@@ -327,11 +383,16 @@ def test_email_of_an_existing_account_neither_signs_in_nor_links(
 ) -> None:
     owner = _browser(social_app)
     password_user(owner, mailbox, "dueno@example.com")
-    resp = web.get(
-        round_trip(web, op, sub="intruso-1", email="DUENO@example.com", verified=True), follow_redirects=True
-    )
-    assert resp.status_code == 200
-    assert resp.request.path == "/auth/oauth/company/existing-account"  # a reload replays no code
+    resp = web.get(round_trip(web, op, sub="intruso-1", email="DUENO@example.com", verified=True))
+    # The same next page as for a new address (nothing revealed), which tells an account holder what to do.
+    assert resp.status_code == 302 and resp.headers["Location"] == SIGNUP
+    page = text(web.get(SIGNUP))
+    assert "Do you already have a Coberta account with this email?" in page
+    assert "connect Empresa from “My account” → “Sign-in methods”" in page
+    # The trusted provider proved the mailbox, so its owner may hear that the account exists.
+    resp = accept_terms(web)
+    assert resp.status_code == 303 and resp.headers["Location"] == "/auth/oauth/company/existing-account"
+    resp = web.get(resp.headers["Location"])  # a redirect: a reload replays no code
     page = text(resp)
     assert "You already have an account" in page
     assert "we did not sign you in with Empresa" in page
@@ -341,6 +402,22 @@ def test_email_of_an_existing_account_neither_signs_in_nor_links(
     assert count(social_app, SocialIdentity) == 0
     assert count(social_app, User) == 1
     assert any(a == "login.oauth_existing_account" for a, _d in audit_actions(social_app))
+
+
+def test_first_sign_in_does_not_reveal_whether_the_email_has_an_account(
+    web: FlaskClient, op: OidcProvider, social_app: Flask, mailbox: Mailbox
+) -> None:
+    owner = _browser(social_app)
+    password_user(owner, mailbox, "tiene@example.com")
+    answers = []
+    for sub, email in (("probe-1", "tiene@example.com"), ("probe-2", "notiene@example.com")):
+        browser = _browser(social_app)
+        first = browser.get(round_trip(browser, op, sub=sub, email=email, verified=False, provider="partner"))
+        page = strip_csrf(text(browser.get(first.headers["Location"]))).replace(email, "EMAIL")
+        done = accept_terms_of(browser, "partner")
+        answers.append((first.status_code, first.headers["Location"], page, done.status_code, strip_csrf(text(done))))
+        assert not signed_in(browser)
+    assert answers[0] == answers[1]
 
 
 def test_no_email_claim_cannot_create_an_account(web: FlaskClient, op: OidcProvider, social_app: Flask) -> None:
@@ -439,6 +516,7 @@ def test_discovery_document_must_name_the_configured_issuer(
     assert resp.status_code == 502
     assert "Location" not in resp.headers
     assert "We could not reach X right now" in resp.get_data(as_text=True)
+    close_app(mixed)
 
 
 # --- "Mi cuenta": connect and disconnect ----------------------------------------------------------------

@@ -18,7 +18,7 @@ from aggregator import jobs
 from aggregator.extensions import db
 from aggregator.models import Claim, Coverage, Document, InsurerAccount, Policy, Receipt, SyncRun, User
 from aggregator.models.types import utcnow
-from aggregator.services import insurers, sync
+from aggregator.services import insurers, portfolio, sync
 from bench.upsert import synthetic_portfolio
 from connectors.http import reset_breakers
 from tests.conftest import Sandbox
@@ -42,7 +42,7 @@ def snapshot() -> dict[str, list[tuple[Any, ...]]]:
     for model in DATA_MODELS:
         table = model.__table__
         with db.engine.connect() as conn:
-            found[table.name] = [tuple(row) for row in conn.execute(select(table).order_by(table.c.id))]
+            found[model.__tablename__] = [tuple(row) for row in conn.execute(select(table).order_by(table.c.id))]
     return found
 
 
@@ -441,7 +441,7 @@ def test_request_sync_queues_once_and_shows_syncing(app: Flask, sandboxes: dict[
         assert sync.refresh_for_user(uid) == 1
         db.session.commit()
         jobs.dispatch_pending(app)
-        assert [a.id for a in sync.user_accounts(uid)] == [account.id]
+        assert [a.id for a in portfolio.user_accounts(uid)] == [account.id]
 
 
 # --- bulk statements ------------------------------------------------------------------------------

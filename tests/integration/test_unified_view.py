@@ -127,6 +127,7 @@ def test_search_as_you_type_returns_only_the_results_fragment(
         ).first()
         assert row is not None
     number, summary = row
+    assert summary, "an auto policy names its car"
     word = summary.split()[0]  # the make, e.g. "Kia"
     fragment = client.get(f"/?q={word.upper()}", headers={**HX, "HX-Trigger-Name": "q"})
     assert fragment.status_code == 200
@@ -283,7 +284,7 @@ def test_policy_detail_coverages_deductibles_and_last_ten_payments(
     html = client.get(f"/policies/{pid}").get_data(as_text=True)
     assert count_testid(html, "payment") == 10  # the last 10 payments, as the insurer's portal shows
     row = re.search(r'data-testid="coverage" data-code="GMM".*?</tr>', html, re.S)
-    assert row is not None and "12,000.00" in row.group(0)  # a deductible as an amount
+    assert row is not None and "12.000,00" in row.group(0)  # a deductible as an amount (Spanish format)
     hosp = re.search(r'data-testid="coverage" data-code="HOSP".*?</tr>', html, re.S)
     assert hosp is not None and 'data-testid="not-covered"' in hosp.group(0)
     assert count_testid(html, "insured-people") == 1
@@ -342,6 +343,7 @@ def test_claims_list_and_detail_timeline(app: Flask, client: FlaskClient, linked
         target = claims[0]
         cid, history, insurer_status = target.id, target.history, target.insurer_status
         policy_number = db.session.scalar(select(Policy.number).where(Policy.id == target.policy_id))
+    assert policy_number is not None
     html = client.get("/claims").get_data(as_text=True)
     shown = re.findall(r'data-testid="claim" data-claim-number="([^"]+)"', html)
     assert shown == expected  # across insurers, newest reported first

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from aggregator.extensions import db
-from aggregator.models import ClientProfile, InsurerAccount, ProfileGrant, User
+from aggregator.models import ClientProfile, GrantAccount, InsurerAccount, ProfileGrant, User
 from aggregator.services import insurers, sync
 from connectors.base import SandboxSamples
 from connectors.models import PartyKind, TaxId, TaxIdType
@@ -50,7 +50,8 @@ def link_pair(uid: int, slug: str, tax_id: TaxId, policy_number: str, *, run_syn
         select(ProfileGrant).where(ProfileGrant.profile_id == profile.id, ProfileGrant.user_id == uid)
     )
     if grant is None:
-        db.session.add(ProfileGrant(profile_id=profile.id, user_id=uid, granted_via="tax_id"))
+        grant = ProfileGrant(profile_id=profile.id, user_id=uid, granted_via="tax_id")
+        db.session.add(grant)
     account = db.session.scalar(
         select(InsurerAccount).where(
             InsurerAccount.insurer_id == ids[slug], InsurerAccount.client_ref == match.client_ref
@@ -59,6 +60,9 @@ def link_pair(uid: int, slug: str, tax_id: TaxId, policy_number: str, *, run_syn
     if account is None:
         account = InsurerAccount(profile_id=profile.id, insurer_id=ids[slug], client_ref=match.client_ref)
         db.session.add(account)
+    db.session.flush()
+    if db.session.get(GrantAccount, (grant.id, account.id)) is None:  # the grant covers what was proved
+        db.session.add(GrantAccount(grant_id=grant.id, account_id=account.id, granted_via="tax_id"))
     db.session.commit()
     if run_sync:
         run = sync.sync_account(account.id, "link")

@@ -34,6 +34,7 @@ PAGED_PERSON = 0  # 21 pólizas of their own + 2 group pólizas: 5 pages at por_
 VIP_PERSON = 1  # a GMM póliza with the 36 coverages of the catalogue
 INACTIVE_PERSON = 3  # one cancelled and one expired póliza besides an in-force one
 PENDING_PERSON = 4  # a póliza pendiente de pago within its grace period
+WAITING_PERSON = VIP_PERSON  # a claim on their car waits for their documents (the demo user holds this person)
 PAGED_OWN_POLICIES = 21
 GNP_PEOPLE = 40  # population().mexicans[0:40]
 GNP_COMPANIES = 8  # population().mexican_companies[0:8]
@@ -67,6 +68,27 @@ CLAIM_COMMENTS = {
     "Rechazado": "Improcedente: el evento no está amparado en la carátula de la póliza",
     "Reabierto": "Reabierto a solicitud del asegurado por daños adicionales",
     "Cancelado": "Cancelado a petición del asegurado",
+}
+# What GNP asks the insured for when a claim is "Documentación pendiente", by kind of claim (seed 004 cap. 4,
+# seed 002 cap. V): the documents still missing, never the whole checklist.
+PENDING_DOCUMENTS: dict[str, tuple[str, ...]] = {
+    "colision": ("Licencia de conducir vigente del conductor", "Tarjeta de circulación del vehículo"),
+    "cristales": ("Tarjeta de circulación del vehículo",),
+    "robo_parcial": ("Denuncia ante el Ministerio Público",),
+    "responsabilidad_civil": ("Copia de la reclamación recibida del tercero",),
+    "robo_total": (
+        "Acta de robo ante el Ministerio Público",
+        "Original de la factura del vehículo",
+        "Constancia de baja de las placas",
+    ),
+    "rotura_pantalla": ("Factura del equipo con IMEI y número de serie",),
+    "robo_con_violencia": ("Denuncia ante la Fiscalía del Ministerio Público", "Folio de cancelación del IMEI"),
+    "danos_equipo": ("Factura del equipo con IMEI y número de serie",),
+    "reembolso": ("Informe médico del médico tratante", "Facturas (CFDI) a nombre del asegurado"),
+    "programacion": ("Estudios que respalden el diagnóstico",),
+    "danos": ("Presupuesto de reparación",),
+    "robo": ("Denuncia ante el Ministerio Público", "Facturas de los bienes robados"),
+    "reembolso_accidente": ("Informe médico", "Facturas (CFDI) de los gastos médicos"),
 }
 ACTIVE_STATUSES = ("Vigente", "Pendiente de pago")
 
@@ -317,6 +339,8 @@ class Generator:
         for index, client_id in enumerate(company_ids):
             self._company_policies(index, client_id, person_ids)
         self._claims()
+        if len(person_ids) > WAITING_PERSON:  # last: the draws above stay what they were without it
+            self._waiting_claim(person_ids[WAITING_PERSON])
         return self.store
 
     def _person_policies(self, index: int, client_id: str) -> None:
@@ -904,15 +928,28 @@ class Generator:
         self._claim_seq += 1
         return f"S{self._claim_seq:08d}", f"{year}-{self.rng.randrange(100_000, 999_999)}{self._claim_seq % 10}"
 
-    def _claim(self, client_id: str, record: PolicyRecord) -> None:
+    def _waiting_claim(self, client_id: str) -> None:
+        """A claim on the client's first in-force car (or other póliza) waiting for their documents."""
+        own = [self.store.policies[p] for p in self.store.portfolio.get(client_id, [])]
+        candidates = [
+            r for r in own if r.holder == client_id and r.body["estatus"] == "Vigente" and r.body["ramo"] != "VIDA"
+        ]
+        candidates.sort(key=lambda r: r.body["ramo"] != "AUTOS")
+        if candidates:
+            self._claim(client_id, candidates[0], status="Documentación pendiente", recent=True)
+
+    def _claim(self, client_id: str, record: PolicyRecord, status: str | None = None, recent: bool = False) -> None:
         rng, today, body = self.rng, self.today, record.body
         start = date.fromisoformat(body["vigencia"]["inicio"])
         last = min(today - timedelta(days=1), date.fromisoformat(body["vigencia"]["fin"]))
         if body.get("fecha_cancelacion"):
             last = min(last, date.fromisoformat(body["fecha_cancelacion"]))
+        if recent:  # a claim still in progress happened lately
+            start = max(start, last - timedelta(days=20))
         if last <= start:
             return
-        status = self._claim_status_cycle.pop(0) if self._claim_status_cycle else rng.choice(list(CLAIM_FLOWS))
+        if status is None:
+            status = self._claim_status_cycle.pop(0) if self._claim_status_cycle else rng.choice(list(CLAIM_FLOWS))
         kinds = {
             "AUTOS": (
                 ("colision", "DMPP"),
@@ -970,6 +1007,8 @@ class Generator:
             "historial": history,
             "documentos": [],
         }
+        if status == "Documentación pendiente":
+            claim["documentos_pendientes"] = list(PENDING_DOCUMENTS[kind])
         if status not in ("Reportado", "Cancelado") or rng.random() < 0.5:
             claim["monto_reclamado"] = money(Decimal(rng.randrange(2_000, 120_000)))
         if status in ("Pagado", "Reabierto"):

@@ -342,7 +342,7 @@ def test_report_claim_files_a_claim_once(box: Box) -> None:
     box.http.post(box.url + "/__sandbox/faults", json={"status": 503, "times": 1, "path": "/v2/claims"}, timeout=5)
     receipt = connector.report_claim(_report(policy))  # the 503 is retried with the same Idempotency-Key
     assert receipt.claim_number.startswith("SIN-AR-") and receipt.status is ClaimStatus.OPEN
-    assert receipt.insurer_status == "FNOL_RECEIVED" and receipt.reported_at.utcoffset() == timedelta(hours=-3)
+    assert receipt.insurer_status == "Denuncia recibida" and receipt.reported_at.utcoffset() == timedelta(hours=-3)
     assert [s for _, s in box.recorder.paths("/v2/claims")] == [503, 201]
     assert len(box.store.claims[cid]) == before + 1
     filed = next(c for c in connector.fetch(cid).claims if c.number == receipt.claim_number)
@@ -356,7 +356,7 @@ def test_report_claim_files_a_claim_once(box: Box) -> None:
 
 def test_report_claim_on_an_inactive_policy_is_refused(box: Box) -> None:
     connector = box.connector()
-    expired = next(p for p in connector.fetch(box.cid(TOMAS.key)).policies if p.insurer_status == "expired")
+    expired = next(p for p in connector.fetch(box.cid(TOMAS.key)).policies if p.insurer_status == "Vencida")
     with pytest.raises(InvalidResponse, match="policy_not_in_force"):
         connector.report_claim(_report(expired))
 

@@ -76,6 +76,23 @@ CLAIM_STATUS = {
     "WITHDRAWN": "cancelled",
     "REOPENED": "reopened",
 }
+POLICY_WORDS = {
+    "active": "Vigente",
+    "grace_period": "En período de gracia",
+    "expired": "Vencida",
+    "cancelled": "Anulada",
+    "lapsed": "Anulada por falta de pago",
+}
+CLAIM_WORDS = {  # the portal never shows Australis' codes: the connector puts them into words
+    "FNOL_RECEIVED": "Denuncia recibida",
+    "ADJUSTER_ASSIGNED": "Liquidador asignado",
+    "AWAITING_DOCUMENTS": "Esperando documentación del asegurado",
+    "IN_ASSESSMENT": "En evaluación",
+    "SETTLED": "Liquidado",
+    "DECLINED": "Rechazado",
+    "WITHDRAWN": "Desistido",
+    "REOPENED": "Reabierto",
+}
 DOC_KIND = {
     "policy_schedule": "policy",
     "terms_and_conditions": "conditions",
@@ -242,7 +259,7 @@ def expected_policy(p: JSON, premiums: list[JSON]) -> dict[str, Any]:
         "line": LINE[p["line"]],
         "product": p["product"]["name"],
         "status": POLICY_STATUS[p["status"]],
-        "insurer_status": p["status"],
+        "insurer_status": POLICY_WORDS[p["status"]],
         "term_start": local_day(p["effective_at"]),
         "term_end": local_day(p["expires_at"]),
         "premium": money(p["billing"]["total_premium"]),
@@ -292,7 +309,7 @@ def expected_claim(c: JSON) -> dict[str, Any]:
         "occurred_at": when(c["occurred_at"]),
         "reported_at": when(c["reported_at"]),
         "status": CLAIM_STATUS[c["status"]],
-        "insurer_status": c["status"],
+        "insurer_status": CLAIM_WORDS[c["status"]],
         "description": c.get("description"),
         "coverage_code": c.get("coverage_code"),
         "claimed_amount": money(c.get("claimed")),
@@ -301,12 +318,14 @@ def expected_claim(c: JSON) -> dict[str, Any]:
             {
                 "at": when(e["at"]),
                 "status": CLAIM_STATUS[e["status"]],
-                "insurer_status": e["status"],
+                "insurer_status": CLAIM_WORDS[e["status"]],
                 "note": e.get("note"),
             }
             for e in c["status_history"]
         ],
         "documents": documents(c["documents"]),
+        "waiting_on_client": c["status"] == "AWAITING_DOCUMENTS",
+        "requested_documents": c.get("requested_documents", []) if c["status"] == "AWAITING_DOCUMENTS" else [],
     }
 
 
@@ -436,18 +455,18 @@ def test_time_zones_are_kept(sandbox: tuple[str, Store], portfolios: dict[str, P
 
 def test_statuses_and_histories(portfolios: dict[str, Portfolio]) -> None:
     claims = [c for f in portfolios.values() for c in f.claims]
-    reopened = next(c for c in claims if c.insurer_status == "REOPENED")
+    reopened = next(c for c in claims if c.insurer_status == "Reabierto")
     assert [e.insurer_status for e in reopened.history] == [
-        "FNOL_RECEIVED",
-        "ADJUSTER_ASSIGNED",
-        "IN_ASSESSMENT",
-        "SETTLED",
-        "REOPENED",
+        "Denuncia recibida",
+        "Liquidador asignado",
+        "En evaluación",
+        "Liquidado",
+        "Reabierto",
     ]
     assert [e.status for e in reopened.history][-2:] == [ClaimStatus.CLOSED_PAID, ClaimStatus.REOPENED]
     assert reopened.paid_amount is not None and reopened.claimed_amount is not None
     assert all(a.at <= b.at for c in claims for a, b in zip(c.history, c.history[1:], strict=False))
-    grace = [p for f in portfolios.values() for p in f.policies if p.insurer_status == "grace_period"]
+    grace = [p for f in portfolios.values() for p in f.policies if p.insurer_status == "En período de gracia"]
     assert grace and all(p.status == "pending_payment" for p in grace)
     assert all(any(r.status == "overdue" and r.grace_until for r in p.receipts) for p in grace)
 
