@@ -15,9 +15,10 @@ from werkzeug.exceptions import NotFound, SecurityError
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
-from aggregator import mail, security
+from aggregator import assets, mail, security
 from aggregator.config import CONFIGS, load_secret_key
-from aggregator.extensions import babel, csrf, db, htmx, limiter, login_manager, oauth
+from aggregator.extensions import babel, compress, csrf, db, htmx, limiter, login_manager, oauth
+from aggregator.forms import masked_csrf_token
 from aggregator.i18n import date_short, datetime_short, install_fast_gettext, money, select_locale
 from aggregator.services.passwords import check_password
 from aggregator.templating import icon, page_url, static_url
@@ -80,6 +81,7 @@ def create_app(config: Mapping[str, Any] | str | None = None) -> Flask:
 
     # Ids are 32-bit columns: a larger number in a URL is simply not found, never a database error.
     app.url_map.converters["int"] = DatabaseId
+    assets.init_app(app)  # fingerprinted static files, served by WhiteNoise ahead of the app
     _init_extensions(app)
     _register_blueprints(app)
     _register_hooks(app)
@@ -136,6 +138,9 @@ def _init_extensions(app: Flask) -> None:
     db.init_app(app)
     htmx.init_app(app)
     csrf.init_app(app)
+    # Masked afresh on every page (aggregator/forms.py): compressed pages must not repeat a secret.
+    app.jinja_env.globals["csrf_token"] = masked_csrf_token
+    compress.init_app(app)  # HTML and fragments: brotli or gzip, as the browser accepts
     limiter.init_app(app)
     babel.init_app(
         app,
@@ -213,6 +218,7 @@ def _register_hooks(app: Flask) -> None:
         from aggregator.auth.oauth import provider_buttons
 
         return {
+            "csrf_token": masked_csrf_token,  # over Flask-WTF's own context processor
             "portal_name": app.config["PORTAL_NAME"],
             "current_lang": str(select_locale()),
             "social_providers": provider_buttons(),

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 from authlib.integrations.flask_client import OAuth
 from flask_babel import Babel
+from flask_compress import Compress
 from flask_limiter import Limiter
 from flask_login import LoginManager
-from flask_wtf.csrf import CSRFProtect
 
 from aggregator.db import Database
+from aggregator.forms import MaskedCSRFProtect
 from aggregator.htmx import htmx
 from aggregator.netutil import client_ip
 
 db = Database()
 login_manager = LoginManager()
-csrf = CSRFProtect()
+csrf = MaskedCSRFProtect()
 babel = Babel()
 oauth = OAuth()
 limiter = Limiter(key_func=client_ip, default_limits=[])
+compress = Compress()
 
-__all__ = ["babel", "csrf", "db", "htmx", "limiter", "login_manager", "oauth"]
+__all__ = ["babel", "compress", "csrf", "db", "htmx", "limiter", "login_manager", "oauth"]

@@ -24,12 +24,13 @@ def icon(name: str, cls: str = "") -> Markup:
 
 
 def static_url(filename: str) -> str:
-    """``url_for('static', filename=...)``, built once per app and script root (every page links the same files)."""
+    """The fingerprinted URL of a static file (cached a year by browsers), built once per app and script root."""
     key = (request.script_root, filename)
     cache: dict[tuple[str, str], str] = current_app.extensions.setdefault("static_urls", {})
     found = cache.get(key)
     if found is None:
-        found = cache[key] = url_for("static", filename=filename)
+        manifest: dict[str, str] = current_app.extensions.get("static_manifest", {})
+        found = cache[key] = url_for("static", filename=manifest.get(filename, filename))
     return found
 
 

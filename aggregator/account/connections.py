@@ -9,12 +9,12 @@ from typing import Any
 from flask import abort, current_app, flash, g, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from wtforms import PasswordField
 from wtforms.validators import Length, Optional
 
 from aggregator.account.views import bp
 from aggregator.auth.oauth import find_provider, provider_buttons, provider_label, request_link
+from aggregator.forms import Form
 from aggregator.models import User
 from aggregator.services import accounts, audit, identities, sessions
 from aggregator.services.passwords import MAX_LENGTH
@@ -22,7 +22,7 @@ from aggregator.services.passwords import MAX_LENGTH
 ICONS = {"google": "google", "facebook": "facebook", "oidc": "building"}
 
 
-class ConnectForm(FlaskForm):
+class ConnectForm(Form):
     """The current password (accounts without one re-authenticate with a recent sign-in)."""
 
     password = PasswordField(validators=[Optional(), Length(max=MAX_LENGTH * 4)])

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, Optional, Regexp
 
 from aggregator.auth.forms import EMAIL, PasswordRules
+from aggregator.forms import Form
 from aggregator.services.passwords import MAX_LENGTH
 
 PHONE = Regexp(r"^\+?[0-9 ()\-]{8,20}$", message=_l("Enter a phone number with 10 digits, for example 55 1234 5678."))
@@ -33,7 +33,7 @@ PROFILE_LABELS: dict[str, Any] = {
 }
 
 
-class ProfileForm(FlaskForm):
+class ProfileForm(Form):
     full_name = StringField(
         PROFILE_LABELS["full_name"], validators=[DataRequired(_l("Enter your name.")), Length(max=200)]
     )
@@ -51,7 +51,7 @@ class ProfileForm(FlaskForm):
 CURRENT_PASSWORD = [DataRequired(_l("Enter your current password.")), Length(max=MAX_LENGTH * 4)]
 
 
-class _AccountBoundForm(FlaskForm):
+class _AccountBoundForm(Form):
     """A form whose password rules are checked against the signed-in user's email."""
 
     def __init__(self, *args: Any, account_email: str = "", **kwargs: Any) -> None:
@@ -78,7 +78,7 @@ class ChangePasswordForm(SetPasswordForm):
     current_password = PasswordField(_l("Current password"), validators=CURRENT_PASSWORD)
 
 
-class ChangeEmailForm(FlaskForm):
+class ChangeEmailForm(Form):
     """A new address; the current password re-authenticates (optional field for provider-only accounts)."""
 
     new_email = EmailField(_l("New email"), validators=EMAIL)
@@ -88,7 +88,7 @@ class ChangeEmailForm(FlaskForm):
     )
 
 
-class DeleteAccountForm(FlaskForm):
+class DeleteAccountForm(Form):
     """Re-authentication plus an explicit confirmation."""
 
     current_password = PasswordField(_l("Current password"), validators=[Optional(), Length(max=MAX_LENGTH * 4)])
@@ -98,7 +98,7 @@ class DeleteAccountForm(FlaskForm):
     )
 
 
-class NotificationsForm(FlaskForm):
+class NotificationsForm(Form):
     """One email switch per notification kind; the fields are added by ``notifications_form``."""
 
 

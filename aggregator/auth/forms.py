@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField
 from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
 
+from aggregator.forms import Form
 from aggregator.services.emails import try_normalize_email
 from aggregator.services.passwords import MAX_LENGTH, password_errors
 
@@ -38,7 +38,7 @@ class PasswordRules:
 EMAIL = [DataRequired(_l("Enter your email address.")), Length(max=320), _email_shape]
 
 
-class RegisterForm(FlaskForm):
+class RegisterForm(Form):
     email = EmailField(_l("Email"), validators=EMAIL)
     password = PasswordField(_l("Password"), validators=[DataRequired(_l("Choose a password.")), PasswordRules()])
     password_confirm = PasswordField(
@@ -51,18 +51,18 @@ class RegisterForm(FlaskForm):
     )
 
 
-class LoginForm(FlaskForm):
+class LoginForm(Form):
     email = EmailField(_l("Email"), validators=[DataRequired(_l("Enter your email address.")), Length(max=320)])
     password = PasswordField(
         _l("Password"), validators=[DataRequired(_l("Enter your password.")), Length(max=MAX_LENGTH * 4)]
     )
 
 
-class ForgotForm(FlaskForm):
+class ForgotForm(Form):
     email = EmailField(_l("Email"), validators=EMAIL)
 
 
-class ResetForm(FlaskForm):
+class ResetForm(Form):
     password = PasswordField(
         _l("New password"), validators=[DataRequired(_l("Choose a password.")), PasswordRules(email_field=None)]
     )
@@ -76,5 +76,5 @@ class ResetForm(FlaskForm):
         self.account_email = account_email
 
 
-class EmptyForm(FlaskForm):
+class EmptyForm(Form):
     """Only a CSRF token: for buttons that POST (sign out, resend, confirm a link)."""

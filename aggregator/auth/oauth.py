@@ -21,7 +21,6 @@ from flask import Blueprint, Flask, abort, current_app, flash, redirect, render_
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from sqlalchemy.exc import IntegrityError
 from wtforms import BooleanField
 from wtforms.validators import DataRequired
@@ -30,6 +29,7 @@ from aggregator import mail
 from aggregator.auth.views import after_sign_in_target
 from aggregator.config import as_bool, oidc_provider_settings
 from aggregator.extensions import db, limiter, oauth
+from aggregator.forms import Form
 from aggregator.i18n import select_locale
 from aggregator.models import SocialIdentity, User
 from aggregator.netutil import is_safe_next
@@ -89,7 +89,7 @@ class SignInFailed(Exception):
         self.reason = reason
 
 
-class SignupForm(FlaskForm):
+class SignupForm(Form):
     accept_terms = BooleanField(
         _l("I accept the terms of service and the privacy notice"),
         validators=[DataRequired(_l("You need to accept the terms and the privacy notice to create your account."))],

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
+from aggregator.forms import Form
 from aggregator.services.taxids import MAX_INPUT
 
 _ID_TYPES = [
@@ -26,7 +26,7 @@ except ImportError:  # pragma: no cover - WTForms < 3.3
     ID_TYPE_CHOICES = list(_ID_TYPES)
 
 
-class LinkForm(FlaskForm):
+class LinkForm(Form):
     """Link a client profile with its ID number and the number of one of its active policies."""
 
     id_type = SelectField(_l("Type of ID"), choices=ID_TYPE_CHOICES, default="RFC")
