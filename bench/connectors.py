@@ -3,7 +3,7 @@
     python -m bench.connectors [--seconds 3] [--rounds 3] [--latency-ms 75] [--breaker-count 100]
 
 The sandbox runs in a separate process (its CPU is not the client's), on loopback, with every
-API response held ``--latency-ms``; it counts the HTTP calls it serves.
+API response held at least ``--latency-ms`` (its own work included); it counts the HTTP calls it serves.
 
 1. Throughput. N client threads share one GNP connector (as the portal shares one instance) and
    call ``fetch(client_ref)`` back to back for ``--seconds``. The clients fetched all have
@@ -443,7 +443,7 @@ def main() -> None:
     notes.append(f"insurer hanging: every API response held {HANG_S:.0f} s; client policy {policy}")
     notes.append("without the breaker: the same policy with breaker_threshold=10**9")
     print(
-        f"\n{os.cpu_count()} CPUs; latency added by the sandbox: {args.latency_ms} ms; throughput: median of "
+        f"\n{os.cpu_count()} CPUs; every sandbox answer takes at least {args.latency_ms} ms; throughput: median of "
         f"{args.rounds} interleaved rounds of {args.seconds:g} s"
     )
     for note in notes:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar
@@ -29,9 +29,11 @@ from connectors.models import (
     PaymentLink,
     Policy,
     Portfolio,
+    PortfolioPart,
     Receipt,
     TaxId,
     TaxIdType,
+    portfolio_parts,
 )
 
 __all__ = [
@@ -106,7 +108,9 @@ class SandboxSamples:
 class SandboxSpec:
     """How to run a connector against its own sandbox."""
 
-    make_app: Callable[..., Any]  # (**options) -> WSGI application; options: seed, clients, page_size, faults
+    # (**options) -> WSGI application; options: seed, clients, page_size (the largest page served), faults, and
+    # optionally policies_per_client / large_clients (clients of that many policies, generated page by page)
+    make_app: Callable[..., Any]
     settings_for: Callable[[str], dict[str, str]]  # base URL -> working settings
     bad_settings_for: Callable[[str], dict[str, str]]  # base URL -> settings the sandbox rejects (401)
     samples: SandboxSamples
@@ -189,6 +193,18 @@ class Connector(ABC):
     @abstractmethod
     def fetch(self, client_ref: str) -> Portfolio:
         """The client's whole portfolio; a partial answer raises InvalidResponse or InsurerUnavailable."""
+
+    def fetch_parts(self, client_ref: str) -> Iterator[PortfolioPart]:
+        """The client's portfolio as a stream: the ClientMatch first, then PolicyPage and ClaimPage parts.
+
+        What the sync engine calls. Pages may come in any order after the client; together they are
+        what ``fetch`` returns. An error may come after some pages: the stream is all or nothing, so
+        the consumer keeps nothing of a stream that raised. This default yields ``fetch()`` in one
+        piece; a connector whose insurer pages its listings overrides it to yield each page as it
+        arrives (memory stays flat on accounts of any size), each page under its own deadline
+        (``InsurerHttp.operation(..., within=budget)``), never holding an operation across a ``yield``.
+        """
+        yield from portfolio_parts(self.fetch(client_ref))
 
     def clients_for_email(self, email: str) -> list[ClientMatch]:
         """Clients the insurer knows by this (verified) email, for automatic linking."""

@@ -1,7 +1,11 @@
 """The one HTTP policy every connector uses (DESIGN §4).
 
 - one pooled ``requests.Session`` per connector instance;
-- connect and read timeouts, and a total deadline per operation (retries and waits included);
+- connect and read timeouts, and a total deadline per operation (retries and waits included): an
+  operation is one step (a verification, one page of a listing), so an account of any size fetches
+  page by page under the same per-step deadline; a paged fetch as a whole is capped by a budget
+  (``HttpPolicy.fetch_deadline``) so that a trickling insurer cannot hold a sync forever;
+- ``read_ahead``: a paged fetch asks for page n+1 while page n is being mapped;
 - retries with exponential backoff and full jitter, for idempotent calls only, honouring
   ``Retry-After`` on 429/503 up to a cap;
 - a circuit breaker per insurer: after N consecutive failures calls fail at once for a
@@ -13,17 +17,20 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import email.utils
 import logging
+import math
+import queue
 import random
 import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Generator, Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import requests
@@ -34,6 +41,7 @@ from connectors.errors import AuthenticationFailed, InsurerUnavailable, InvalidR
 log = logging.getLogger("connectors.http")
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -42,7 +50,11 @@ class HttpPolicy:
 
     connect_timeout: float = 3.05
     read_timeout: float = 10.0
-    deadline: float = 30.0  # seconds for one operation, every attempt and wait included
+    deadline: float = 30.0  # seconds for one operation (one page of a fetch), every attempt and wait included
+    # Seconds a whole paged fetch may take (None: no cap). Each page keeps its own ``deadline``; this only
+    # stops an insurer that trickles pages forever. Below the portal's SYNC_LOCK_MINUTES (10), so a sync
+    # still fetching is never presumed dead; 8 minutes is ~6,000 pages at 75 ms: 600,000 policies at 100.
+    fetch_deadline: float | None = 480.0
     max_attempts: int = 3  # idempotent calls only; others get exactly one attempt
     backoff_base: float = 0.2
     backoff_max: float = 2.0
@@ -139,7 +151,7 @@ def reset_breakers() -> None:
 
 @dataclass
 class Operation:
-    """One logical operation (a fetch, a verification) with its own deadline."""
+    """One logical operation (a verification, one page of a fetch) with its own deadline."""
 
     name: str
     deadline_at: float
@@ -149,7 +161,34 @@ class Operation:
         return self.deadline_at - time.monotonic()
 
 
+@dataclass(frozen=True)
+class Budget:
+    """The time a multi-step operation (a paged fetch) has in total; each step is an Operation within it.
+
+    A budget is a plain value, not a context: a generator that yields between pages passes it to each
+    page's ``operation(..., within=budget)`` and holds no operation while the consumer has control.
+    """
+
+    name: str
+    ends_at: float  # time.monotonic(); math.inf: no cap
+
+    def remaining(self) -> float:
+        """Seconds left (inf without a cap)."""
+        return self.ends_at - time.monotonic()
+
+
 _current_op: ContextVar[Operation | None] = ContextVar("connector_operation", default=None)
+# Set in a ``read_ahead`` helper thread: once its consumer has stopped reading, no further call leaves.
+_reader_stopped: ContextVar[threading.Event | None] = ContextVar("read_ahead_stopped", default=None)
+
+
+class ReadAheadStopped(Exception):
+    """The consumer of a ``read_ahead`` stream stopped reading: the helper thread asks the insurer nothing more."""
+
+
+def current_operation() -> Operation | None:
+    """The operation the calls of this context run under, if any."""
+    return _current_op.get()
 
 
 # --- log hygiene --------------------------------------------------------------------------------
@@ -217,11 +256,24 @@ class InsurerHttp:
     def close(self) -> None:
         self.session.close()
 
+    def budget(self, name: str = "fetch", seconds: float | None = None) -> Budget:
+        """A budget starting now: ``seconds``, else the policy's ``fetch_deadline`` (None: no cap)."""
+        total = seconds if seconds is not None else self.policy.fetch_deadline
+        return Budget(name, math.inf if total is None else time.monotonic() + total)
+
     @contextlib.contextmanager
-    def operation(self, name: str, deadline: float | None = None) -> Iterator[Operation]:
-        """Scope calls under one deadline; nested scopes keep the outer (earlier) deadline."""
+    def operation(
+        self, name: str, deadline: float | None = None, *, within: Budget | None = None
+    ) -> Iterator[Operation]:
+        """Scope calls under one deadline (default: the policy's), cut to ``within`` when given.
+
+        Nested scopes keep the outer (earlier) deadline. Do not hold one across a generator's ``yield``:
+        its context variable would stay set in the consumer's context.
+        """
         outer = _current_op.get()
         limit = time.monotonic() + (deadline if deadline is not None else self.policy.deadline)
+        if within is not None:
+            limit = min(limit, within.ends_at)
         if outer is not None:
             limit = min(limit, outer.deadline_at)
         op = Operation(name=name, deadline_at=limit, id=uuid.uuid4().hex[:16])
@@ -250,6 +302,9 @@ class InsurerHttp:
         """One call under the policy. Statuses in ``expect`` are returned; the rest become errors:
         401/403 → AuthenticationFailed, 429 and 5xx → InsurerUnavailable (after retries for
         idempotent calls), any other → InvalidResponse."""
+        stopped = _reader_stopped.get()
+        if stopped is not None and stopped.is_set():
+            raise ReadAheadStopped(f"{method} {path}: the stream's reader has stopped")
         method = method.upper()
         op = _current_op.get()
         if op is None:
@@ -373,3 +428,60 @@ class InsurerHttp:
                 "request_id": request_id,
             },
         )
+
+
+# --- reading ahead --------------------------------------------------------------------------------
+
+_END = object()
+
+
+def read_ahead(source: Iterable[T], depth: int = 1, name: str = "read-ahead") -> Generator[T, None, None]:
+    """Iterate ``source`` in a helper thread, up to ``depth`` items ahead of the consumer.
+
+    A paged fetch maps page n while page n+1 is on the wire, so the insurer's latency, not our own
+    parsing, sets the pace (bench.large: wall / latency bound). The helper runs in a copy of the
+    caller's context; an error reaches the consumer after the items before it, in order. When the
+    consumer stops early (an error of its own, ``close()``), the helper stops at its next HTTP call
+    (``InsurerHttp.request`` refuses to send one) and closes ``source``.
+    """
+    if depth < 1:
+        raise ValueError("depth must be at least 1")
+    items: queue.Queue[tuple[Any, BaseException | None]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def offer(entry: tuple[Any, BaseException | None]) -> bool:
+        while not stop.is_set():
+            try:
+                items.put(entry, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        _reader_stopped.set(stop)  # a page of many calls (Australis: premiums per policy) stops at the next call
+        iterator = iter(source)
+        try:
+            for item in iterator:
+                if not offer((item, None)):
+                    return
+            offer((_END, None))
+        except BaseException as exc:  # handed to the consumer, which raises it
+            offer((_END, exc))
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                close()
+
+    context = contextvars.copy_context()
+    threading.Thread(target=context.run, args=(produce,), name=name, daemon=True).start()
+    try:
+        while True:
+            item, error = items.get()
+            if error is not None:
+                raise error
+            if item is _END:
+                return
+            yield item
+    finally:
+        stop.set()

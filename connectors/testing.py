@@ -42,7 +42,7 @@ import requests
 
 from connectors.base import Capability, Connector, SandboxSpec, Setting
 from connectors.errors import AuthenticationFailed, ConnectorError, InsurerUnavailable, InvalidResponse, NotSupported
-from connectors.http import HttpPolicy, reset_breakers
+from connectors.http import HttpPolicy, current_operation, reset_breakers
 from connectors.models import (
     Claim,
     ClaimEvent,
@@ -57,12 +57,15 @@ from connectors.models import (
     Money,
     PaymentLink,
     Policy,
+    PolicyPage,
     PolicyStatus,
     Portfolio,
+    PortfolioStream,
     Receipt,
     ReceiptStatus,
     TaxId,
     as_plain,
+    collect,
 )
 from connectors.sandbox.server import running
 
@@ -81,6 +84,7 @@ KIT_POLICY = HttpPolicy(
     connect_timeout=0.5,
     read_timeout=1.0,
     deadline=3.0,
+    fetch_deadline=6.0,
     max_attempts=3,
     backoff_base=0.05,
     backoff_max=0.2,
@@ -375,6 +379,12 @@ def expect_error(expected: type[ConnectorError], call: Callable[[], Any], what: 
     pytest.fail(f"{what}: expected {expected.__name__}, got {_describe(result)}")
 
 
+def _streams_or_skip(connector: Connector) -> None:
+    """Skip a streaming-only test for a connector that streams ``fetch()`` in one piece (the default)."""
+    if type(connector).fetch_parts is Connector.fetch_parts:
+        pytest.skip(f"{type(connector).__name__} does not override fetch_parts: its fetch comes in one piece")
+
+
 def _timed(call: Callable[[], Any]) -> float:
     start = time.monotonic()
     call()
@@ -586,25 +596,104 @@ class ConformanceSuite:
                                               "fetch from an insurer that does not answer"))  # fmt: skip
         assert elapsed <= policy.deadline + SLACK, f"{elapsed:.2f} s for a deadline of {policy.deadline} s"
 
-    def test_deadline_covers_the_whole_fetch(self, insurer: Sandbox, baseline: Baseline) -> None:
-        policy = replace(KIT_POLICY, deadline=1.5)
+    def test_the_whole_fetch_is_capped(self, insurer: Sandbox, baseline: Baseline) -> None:
+        policy = replace(KIT_POLICY, deadline=1.5, fetch_deadline=2.0)
         connector = insurer.warm(policy)
         ref = baseline.paged.client_ref
-        whole = connector.fetch(ref)
+        whole = collect(connector.fetch_parts(ref))
         calls = len(insurer.calls())
-        # Each call is slow but well within the read timeout; one after the other they take twice the deadline.
-        latency = min(0.8 * policy.read_timeout, 2 * policy.deadline / calls)
+        # Each call is slow but well within its deadline; one after the other they take twice the cap.
+        cap = max(policy.deadline, policy.fetch_deadline or 0.0)
+        latency = min(0.8 * policy.read_timeout, 0.5 * policy.deadline, 2 * cap / calls)
         insurer.faults(latency_ms=int(latency * 1000))
         result: list[Portfolio] = []
 
         def fetch() -> None:
             with contextlib.suppress(InsurerUnavailable):
-                result.append(connector.fetch(ref))
+                result.append(collect(connector.fetch_parts(ref)))
 
         elapsed = _timed(fetch)
-        assert elapsed <= policy.deadline + SLACK, f"{elapsed:.2f} s for a deadline of {policy.deadline} s"
+        assert elapsed <= cap + SLACK, f"{elapsed:.2f} s for a fetch capped at {cap} s"
         if result:  # only a connector that fetches pages concurrently can finish in time
             assert _plain(result[0]) == _plain(whole)
+
+    # --- the stream (``fetch_parts``): what the sync engine consumes ---
+
+    @pytest.mark.parametrize("who", ["valid", "paged"])
+    def test_stream_gives_what_fetch_gives(self, insurer: Sandbox, baseline: Baseline, who: str) -> None:
+        ref = (baseline.valid if who == "valid" else baseline.paged).client_ref
+        connector = insurer.connector()
+        check = PortfolioStream(ref)
+        parts = []
+        for part in connector.fetch_parts(ref):
+            try:
+                parts.append(check.check(part))
+            except ValueError as exc:
+                pytest.fail(f"fetch_parts broke the stream's rules at part {len(parts) + 1}: {exc}")
+        try:
+            check.finish()
+        except ValueError as exc:
+            pytest.fail(f"fetch_parts ended a stream that breaks its rules: {exc}")
+        assert _plain(collect(parts)) == _plain(connector.fetch(ref)), "fetch_parts and fetch disagree"
+
+    def test_stream_failure_on_page_3_raises(self, insurer: Sandbox, baseline: Baseline) -> None:
+        connector = insurer.warm(replace(KIT_POLICY, max_attempts=1))  # a retry would mend a one-off 500
+        ref = baseline.paged.client_ref
+        list(connector.fetch_parts(ref))
+        nth = baseline.page_request(insurer.calls(), 3)
+        insurer.recorder.clear()
+        insurer.faults(status=500, on_request=nth, path=baseline.listing)
+        expect_error(InsurerUnavailable, lambda: list(connector.fetch_parts(ref)), "fetch_parts with page 3 failing")
+
+    def test_stream_deadline_applies_per_page(self, insurer: Sandbox, baseline: Baseline) -> None:
+        connector = insurer.warm(replace(KIT_POLICY, deadline=1.5, fetch_deadline=30.0))
+        _streams_or_skip(connector)
+        ref = baseline.paged.client_ref
+        whole = collect(connector.fetch_parts(ref))
+        calls = len(insurer.calls())
+        # Every page well within the deadline; all of them together about twice as long as it.
+        latency = min(0.3 * 1.5, 2 * 1.5 / calls)
+        insurer.faults(latency_ms=int(latency * 1000))
+        try:
+            again = collect(connector.fetch_parts(ref))
+        except InsurerUnavailable as exc:
+            pytest.fail(f"{calls} calls of {latency:.2f} s each failed: one deadline for every page? ({exc})")
+        assert _plain(again) == _plain(whole)
+
+    def test_stream_holds_no_operation_between_parts(self, insurer: Sandbox, baseline: Baseline) -> None:
+        connector = insurer.connector()
+        _streams_or_skip(connector)
+        held = []
+        for number, _part in enumerate(connector.fetch_parts(baseline.paged.client_ref), start=1):
+            operation = current_operation()
+            if operation is not None:
+                held.append(f"part {number}: {operation.name!r}")
+        assert_none(held, "an operation is held across a yield (its deadline leaks into the consumer)")
+
+    def test_stream_is_lazy_and_stops_when_closed(self, insurer: Sandbox, baseline: Baseline) -> None:
+        connector = insurer.warm()
+        _streams_or_skip(connector)
+        ref = baseline.paged.client_ref
+
+        def pages_asked() -> int:
+            return sum(1 for c in insurer.calls() if c.path.startswith(baseline.listing))
+
+        list(connector.fetch_parts(ref))
+        whole = pages_asked()
+        insurer.recorder.clear()
+        parts = connector.fetch_parts(ref)
+        for part in parts:
+            if isinstance(part, PolicyPage) and part.policies:
+                break
+        time.sleep(0.2)  # a connector that reads ahead has asked for its next page by now
+        early = len(insurer.calls())
+        asked = pages_asked()
+        assert asked < whole, f"the first policies came after all {whole} pages of the listing: not a stream"
+        close = getattr(parts, "close", None)
+        if close is not None:
+            close()
+        time.sleep(0.3)
+        assert len(insurer.calls()) <= early + 1, "the stream went on asking for pages after it was closed"
 
     def test_429_waits_for_retry_after_up_to_the_cap(self, insurer: Sandbox, baseline: Baseline) -> None:
         connector = insurer.warm()

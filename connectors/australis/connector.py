@@ -6,7 +6,7 @@ import logging
 import re
 import unicodedata
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -17,10 +17,11 @@ import requests
 from connectors.australis.schema import Obj, invalid
 from connectors.base import Capability, Connector, SandboxSpec, Setting, SupportPhone
 from connectors.errors import AuthenticationFailed, InsurerUnavailable, InvalidResponse, ReauthRequired
-from connectors.http import HttpPolicy, InsurerHttp
+from connectors.http import Budget, HttpPolicy, InsurerHttp, read_ahead
 from connectors.models import (
     Claim,
     ClaimEvent,
+    ClaimPage,
     ClaimReceipt,
     ClaimReport,
     ClaimRequirements,
@@ -45,19 +46,22 @@ from connectors.models import (
     PaymentFrequency,
     PaymentLink,
     Policy,
+    PolicyPage,
     PolicyStatus,
     Portfolio,
+    PortfolioPart,
     Receipt,
     ReceiptStatus,
     TaxId,
     TaxIdType,
     Vehicle,
+    collect,
 )
 
 log = logging.getLogger(__name__)
 
 API_VERSION = "2026-03-01"
-MAX_PAGES = 1000  # a cursor chain longer than this is a loop, not a portfolio
+MAX_PAGES = 10_000  # a cursor chain longer than this is a loop, not a portfolio (1,000,000 policies at 100)
 
 # --- the insurer's vocabularies → canonical ones -----------------------------------------------
 
@@ -219,7 +223,7 @@ class AustralisConnector(Connector):
     settings = (
         Setting("base_url", "Base URL of the Australis API (the sandbox: http://127.0.0.1:8102)"),
         Setting("api_key", "Partner API key, sent in the X-Api-Key header", secret=True),
-        Setting("page_limit", "Items asked for per page (1 to 500)", required=False, default="50"),
+        Setting("page_limit", "Items asked for per page (1 to 500; the API caps it)", required=False, default="100"),
     )
     phones = (
         SupportPhone(
@@ -265,17 +269,21 @@ class AustralisConnector(Connector):
             headers["Idempotency-Key"] = key
         return self.http.request("POST", path, json=body, headers=headers, idempotent=True, expect=expect)
 
-    def _pages(self, path: str, what: str) -> list[Obj]:
-        """Every item of a cursor-paginated list, each page validated; any bad page fails the lot."""
-        items: list[Obj] = []
+    def _listing(self, path: str, what: str, budget: Budget | None = None) -> Iterator[list[Obj]]:
+        """The items of a cursor-paginated list, a page at a time, each page under its own deadline (cut to
+        ``budget``) and validated as it comes (count, full pages, total, cursors and ids never repeated);
+        any bad page fails the lot, so a consumer keeps nothing of a listing that raised."""
         cursors: set[str] = set()
+        ids: set[str] = set()
         total: int | None = None
         cursor: str | None = None
+        received = 0
         for number in range(1, MAX_PAGES + 1):
             params: dict[str, Any] = {"limit": self.page_limit}
             if cursor:
                 params["cursor"] = cursor
-            page = Obj(self._get(path, params), f"{what} page {number}")
+            with self.http.operation(f"{what} page {number}", within=budget):
+                page = Obj(self._get(path, params), f"{what} page {number}")
             raw = page.array("items")
             count = page.whole("count", minimum=0)
             limit = page.whole("limit", minimum=1)
@@ -290,21 +298,28 @@ class AustralisConnector(Connector):
             total = page_total
             if len(raw) > limit or (nxt is not None and len(raw) != limit):
                 raise invalid(page.where, "is not a full page but has a next_cursor")
-            items.extend(Obj(item, f"{what}[{len(items) + i}]") for i, item in enumerate(raw))
+            items = [Obj(item, f"{what}[{received + i}]") for i, item in enumerate(raw)]
+            for item in items:
+                item_id = item.text("id")
+                if item_id in ids:
+                    raise invalid(what, "repeats an id")
+                ids.add(item_id)
+            received += len(items)
             if nxt is None:
-                break
+                if received != total:
+                    raise invalid(what, f"holds {received} items of {total} announced")
+                yield items
+                return
             if nxt in cursors:
                 raise invalid(page.where, "repeats a cursor")
             cursors.add(nxt)
             cursor = nxt
-        else:
-            raise invalid(what, f"spans more than {MAX_PAGES} pages")
-        if len(items) != total:
-            raise invalid(what, f"holds {len(items)} items of {total} announced")
-        ids = [item.text("id") for item in items]
-        if len(ids) != len(set(ids)):
-            raise invalid(what, "repeats an id")
-        return items
+            yield items
+        raise invalid(what, f"spans more than {MAX_PAGES} pages")
+
+    def _pages(self, path: str, what: str, budget: Budget | None = None) -> list[Obj]:
+        """Every item of a cursor-paginated list."""
+        return [item for items in self._listing(path, what, budget) for item in items]
 
     # --- the DESIGN §4 methods -----------------------------------------------------------------
 
@@ -345,26 +360,49 @@ class AustralisConnector(Connector):
 
     def fetch(self, client_ref: str) -> Portfolio:
         """Customer, every page of policies, each policy's premiums and every page of claims; or an error."""
+        try:
+            return collect(self.fetch_parts(client_ref), client_ref)
+        except ValueError as exc:  # the stream broke its rules (a claim on an unknown policy...)
+            raise InvalidResponse(f"australis: inconsistent portfolio ({exc})") from exc
+
+    def fetch_parts(self, client_ref: str) -> Iterator[PortfolioPart]:
+        """The customer, then each page of claims and each page of policies (with each policy's premiums) as it
+        arrives, the next page asked for while one is mapped; each call has the policy's deadline, the whole
+        fetch its ``fetch_deadline``."""
         ref = quote(client_ref, safe="")
-        with self.http.operation("fetch"):
+        budget = self.http.budget("fetch")
+        with self.http.operation("fetch customer", within=budget):
             response = self.http.request("GET", f"/v2/customers/{ref}", headers=self._key, expect=(200, 404))
             if response.status_code == 404:
                 raise ReauthRequired("australis no longer knows this client: link the profile again")
             client = self._client(Obj(self.http.json_of(response), "customer"))
-            if client.client_ref != client_ref:
-                raise invalid("customer", "is not the customer asked for")
-            raw_policies = self._pages(f"/v2/customers/{ref}/policies", "policies")
-            premiums = {
-                p.text("id"): self._pages(f"/v2/policies/{quote(p.text('id'), safe='')}/premiums", "premiums")
-                for p in raw_policies
-            }
-            raw_claims = self._pages(f"/v2/customers/{ref}/claims", "claims")
-        try:
-            policies = tuple(self._policy(p, premiums[p.text("id")], client_ref) for p in raw_policies)
-            claims = tuple(self._claim(c) for c in raw_claims)
-            return Portfolio(client=client, policies=policies, claims=claims, fetched_at=datetime.now(UTC))
-        except ValueError as exc:  # a record refused what the insurer sent
-            raise InvalidResponse(f"australis: inconsistent portfolio ({exc})") from exc
+        if client.client_ref != client_ref:
+            raise invalid("customer", "is not the customer asked for")
+        yield client
+
+        def pages() -> Iterator[tuple[list[Obj], list[list[Obj]] | None]]:
+            # Claims first: a consumer then knows each policy's open claims when its page comes.
+            for items in self._listing(f"/v2/customers/{ref}/claims", "claims", budget):
+                yield items, None
+            for items in self._listing(f"/v2/customers/{ref}/policies", "policies", budget):
+                premiums = [
+                    self._pages(f"/v2/policies/{quote(p.text('id'), safe='')}/premiums", "premiums", budget)
+                    for p in items
+                ]
+                yield items, premiums
+
+        for items, premiums in read_ahead(pages(), depth=2, name="australis fetch"):
+            part: PolicyPage | ClaimPage
+            try:
+                if premiums is not None:
+                    part = PolicyPage(
+                        tuple(self._policy(p, r, client_ref) for p, r in zip(items, premiums, strict=True))
+                    )
+                else:
+                    part = ClaimPage(tuple(self._claim(c) for c in items))
+            except ValueError as exc:  # a record refused what the insurer sent
+                raise InvalidResponse(f"australis: inconsistent portfolio ({exc})") from exc
+            yield part
 
     def document(self, ref: DocumentRef) -> Document:
         """GET /v2/documents/{id}/link, then the signed URL; an expired or refused link is asked for once more."""

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import base64
 import calendar
+import functools
 import hashlib
 import random
 import threading
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import Any
@@ -142,6 +144,35 @@ class Store:
     claim_counter: int = 0
     policy_counter: int = 0
     status_cycle: int = 0
+    extras: Extras | None = None  # policies generated beyond the customers' own (``policies_per_client``)
+
+    # --- lookups that reach generated policies too ---------------------------------------------
+
+    def policy(self, pid: str) -> JSON | None:
+        """A policy of the book or a generated one."""
+        found = self.policies.get(pid)
+        if found is None and self.extras is not None:
+            built = self.extras.by_policy_id(pid)
+            found = built.policy if built else None
+        return found
+
+    def owner(self, pid: str) -> str:
+        """The customer id of a policy known to ``policy``."""
+        return self.policy_owner.get(pid) or pid_owner(pid)
+
+    def premiums_of(self, pid: str) -> list[JSON]:
+        """The instalments of a policy known to ``policy``."""
+        if pid in self.premiums:
+            return self.premiums[pid]
+        built = self.extras.by_policy_id(pid) if self.extras else None
+        return built.premiums if built else []
+
+    def document(self, did: str) -> JSON | None:
+        """A document's metadata ({type, title, policy_id, claim_id}), generated policies' included."""
+        found = self.documents.get(did)
+        if found is None and self.extras is not None:
+            found = self.extras.document(did)
+        return found
 
     @property
     def cutoff(self) -> datetime:
@@ -701,8 +732,25 @@ def _policy(store: Store, client: Client, plan: Plan, index: int, rng: random.Ra
         store.claims[client.id].append(_claim(store, client, policy, product, rng))
 
 
-def build(seed: int = 2026, clients: int | None = None, today: date | None = None) -> Store:
-    """The sandbox's data: the standard clients, plus generated ones up to ``clients`` in total."""
+def build(
+    seed: int = 2026,
+    clients: int | None = None,
+    today: date | None = None,
+    policies_per_client: int | None = None,
+    large_clients: Collection[str] | None = None,
+) -> Store:
+    """The sandbox's data: the standard clients, plus generated ones up to ``clients`` in total.
+
+    ``policies_per_client``: each customer (or each of ``large_clients``, given by any of their tax ID
+    numbers) holds that many policies: their own, then generated ones (see ``Extras``), built on demand.
+    """
+    store = _build(seed, clients, today)
+    if policies_per_client:
+        store.extras = Extras(store, policies_per_client, large_clients)
+    return store
+
+
+def _build(seed: int, clients: int | None, today: date | None) -> Store:
     store = Store(seed=seed, today=today or date.today())
     pop = population(seed)
     rng = random.Random(f"australis:{seed}")
@@ -732,3 +780,121 @@ def build(seed: int = 2026, clients: int | None = None, today: date | None = Non
         for index, plan in enumerate(special.get(client.key) or _plans_for(client, crng)):
             _policy(store, client, plan, index, crng)
     return store
+
+
+# --- large customers -------------------------------------------------------------------------------
+
+EXTRA_INDEX = 1_000_000  # a generated policy's index among its customer's policies (ids unlike the book's)
+EXTRA_CLAIM_SLOT = 2  # the generated policy k has one claim when k % 10 == 2: one in ten
+EXTRA_PRODUCTS = {
+    ("AR", "individual"): ("AR_MOTOR_TR", "AR_HOME", "AR_MOTOR_TC", "AR_LIFE", "AR_GADGET", "AR_HEALTH", "AR_AP"),
+    ("AR", "business"): ("AR_MOTOR_TR", "AR_HOME", "AR_MOTOR_TC", "AR_AP"),
+    ("MX", "individual"): ("MX_MOTOR_AMP", "MX_HOME", "MX_MOTOR_LIM", "MX_LIFE", "MX_GADGET", "MX_GMM", "MX_AP"),
+    ("MX", "business"): ("MX_MOTOR_AMP", "MX_HOME", "MX_MOTOR_LIM", "MX_AP"),
+}
+EXTRA_STATUSES = ("active", "grace_period", "expired", "cancelled", "lapsed")
+EXTRA_STATUS_WEIGHTS = (82, 4, 8, 4, 2)
+
+
+def pid_owner(pid: str) -> str:
+    """The customer of a generated policy id (``pol_<customer>x<k>``), or ''."""
+    return f"cus_{pid[4:20]}" if _extra_parts(pid) else ""
+
+
+def _extra_parts(pid: str) -> tuple[str, int] | None:
+    """(customer id, k) of a generated policy id: ``pol_`` + the customer's 16 characters + ``x`` + k."""
+    if len(pid) != 27 or not pid.startswith("pol_") or pid[20] != "x" or not pid[21:].isdigit():
+        return None
+    return f"cus_{pid[4:20]}", int(pid[21:])
+
+
+@dataclass(frozen=True)
+class Built:
+    """One generated policy with everything that hangs from it."""
+
+    policy: JSON
+    premiums: list[JSON]
+    claims: list[JSON]
+    documents: dict[str, JSON]
+
+
+class Extras:
+    """Policies generated beyond a customer's own, so that one customer can hold tens of thousands of them.
+
+    Nothing is kept but the last few hundred built (the premiums of a page are asked for right after it):
+    the k-th generated policy of a customer, its instalments, documents and claim are pure functions of
+    (seed, customer, k). Ids: ``pol_<customer>x<k>``; documents ``doc_<policy>d<n>``. Linking and payment
+    links work on the book's own policies.
+    """
+
+    def __init__(self, store: Store, per_client: int, who: Collection[str] | None) -> None:
+        self.store, self.per_client = store, per_client
+        self.only: set[str] | None = None
+        if who is not None:
+            wanted = {w.replace(".", "").replace("-", "").strip().upper() for w in who}
+            self.only = {cid for (_kind, number), cid in store.by_tax_id.items() if number.upper() in wanted}
+
+    def count(self, cid: str) -> int:
+        """How many generated policies the customer holds."""
+        if cid not in self.store.clients or (self.only is not None and cid not in self.only):
+            return 0
+        return max(0, self.per_client - len(self.store.customer_policies.get(cid, ())))
+
+    def claims_count(self, cid: str) -> int:
+        """How many claims the generated policies carry (those at k % 10 == EXTRA_CLAIM_SLOT)."""
+        return (self.count(cid) + 9 - EXTRA_CLAIM_SLOT) // 10
+
+    @functools.lru_cache(maxsize=512)  # noqa: B019 - one Extras per sandbox, alive as long as it
+    def build(self, cid: str, k: int) -> Built:
+        """The k-th generated policy of the customer, with its instalments, claim and documents."""
+        client = self.store.clients[cid]
+        scratch = Store(seed=self.store.seed, today=self.store.today)  # the book is never written
+        scratch.clients[cid] = client
+        scratch.customer_policies[cid] = []
+        scratch.claims[cid] = []
+        scratch.policy_counter = 100_000 + k  # policy numbers unlike the book's
+        scratch.claim_counter = 100_000 + k
+        scratch.status_cycle = k // 10
+        rng = random.Random(f"australis-extra:{self.store.seed}:{client.key}:{k}")
+        products = EXTRA_PRODUCTS[(client.country, client.kind)]
+        claimed = k % 10 == EXTRA_CLAIM_SLOT
+        status = "active" if claimed else rng.choices(EXTRA_STATUSES, weights=EXTRA_STATUS_WEIGHTS)[0]
+        plan = Plan(products[k % len(products)], status, claims=1 if claimed else 0)
+        _policy(scratch, client, plan, EXTRA_INDEX + k, rng)
+        old_pid = scratch.customer_policies[cid][0]
+        pid = f"pol_{cid[4:]}x{k:06d}"
+        renamed = {did: f"doc_{pid[4:]}d{n}" for n, did in enumerate(scratch.documents)}
+        documents = {renamed[did]: {**meta, "policy_id": pid} for did, meta in scratch.documents.items()}
+
+        def fix(item: JSON) -> JSON:
+            item = dict(item, policy_id=pid) if "policy_id" in item else dict(item)
+            if "documents" in item:
+                item["documents"] = [{**d, "id": renamed[d["id"]]} for d in item["documents"]]
+            return item
+
+        policy = fix({**scratch.policies[old_pid], "id": pid})
+        premiums = [fix(r) for r in scratch.premiums[old_pid]]
+        return Built(policy, premiums, [fix(c) for c in scratch.claims[cid]], documents)
+
+    def policies(self, cid: str, start: int, stop: int) -> list[JSON]:
+        """Generated policies ``start`` to ``stop`` (exclusive) of the customer."""
+        return [self.build(cid, k).policy for k in range(start, min(stop, self.count(cid)))]
+
+    def claims(self, cid: str, start: int, stop: int) -> list[JSON]:
+        """Claims ``start`` to ``stop`` (exclusive) of the customer's generated policies."""
+        stop = min(stop, self.claims_count(cid))
+        return [self.build(cid, j * 10 + EXTRA_CLAIM_SLOT).claims[0] for j in range(start, stop)]
+
+    def by_policy_id(self, pid: str) -> Built | None:
+        """A generated policy by its id, or None."""
+        parts = _extra_parts(pid)
+        if parts is None or parts[1] >= self.count(parts[0]):
+            return None
+        return self.build(*parts)
+
+    def document(self, did: str) -> JSON | None:
+        """A generated policy's document metadata by its id, or None."""
+        if not did.startswith("doc_") or "d" not in did[27:]:
+            return None
+        built = self.by_policy_id(f"pol_{did[4:27]}")
+        return built.documents.get(did) if built else None

@@ -10,6 +10,7 @@ item while ``count``, ``total_count`` and ``next_cursor`` still describe a full 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import html
@@ -17,7 +18,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -152,7 +153,17 @@ class AustralisSandbox:
             return None
         return int(offset)
 
-    def _page(self, request: Request, faults: Faults | None, resource: str, items: list[JSON]) -> Response:
+    def _page(
+        self,
+        request: Request,
+        faults: Faults | None,
+        resource: str,
+        items: list[JSON],
+        total: int | None = None,
+        more: Callable[[int, int], list[JSON]] | None = None,
+    ) -> Response:
+        """One page of ``items``; with ``total`` and ``more``, the list goes on past ``items`` (``more(start,
+        stop)`` gives the items at those positions after them: a large customer's generated policies)."""
         try:
             limit = int(request.args.get("limit", DEFAULT_LIMIT))
         except ValueError:
@@ -167,14 +178,17 @@ class AustralisSandbox:
             if found is None:
                 return _error(400, "invalid_cursor", "Unknown or tampered cursor", request)
             offset = found
+        size = len(items) if total is None else total
         chunk = items[offset : offset + limit]
+        if more is not None and offset + limit > len(items):
+            chunk += more(max(0, offset - len(items)), offset + limit - len(items))
         following = offset + len(chunk)
         body: JSON = {
             "items": chunk,
             "count": len(chunk),
-            "total_count": len(items),
+            "total_count": size,
             "limit": limit,
-            "next_cursor": self._cursor(resource, following) if following < len(items) else None,
+            "next_cursor": self._cursor(resource, following) if following < size else None,
         }
         if faults is not None and faults.short_page and chunk:
             body["items"] = chunk[:-1]  # everything else still describes the full page
@@ -241,25 +255,33 @@ class AustralisSandbox:
         if cid not in self.store.customers:
             return _error(404, "not_found", "No such customer", request)
         items = [self.store.policies[p] for p in self.store.customer_policies[cid]]
-        return self._page(request, faults, f"policies:{cid}", items)
+        extras = self.store.extras
+        if extras is None or not extras.count(cid):
+            return self._page(request, faults, f"policies:{cid}", items)
+        more = functools.partial(extras.policies, cid)  # a large customer's generated policies, page by page
+        return self._page(request, faults, f"policies:{cid}", items, len(items) + extras.count(cid), more)
 
     def on_claims(self, request: Request, faults: Faults | None, cid: str) -> Response:
         if cid not in self.store.customers:
             return _error(404, "not_found", "No such customer", request)
         with self.store.lock:
             items = list(self.store.claims[cid])
-        return self._page(request, faults, f"claims:{cid}", items)
+        extras = self.store.extras
+        if extras is None or not extras.claims_count(cid):
+            return self._page(request, faults, f"claims:{cid}", items)
+        more = functools.partial(extras.claims, cid)
+        return self._page(request, faults, f"claims:{cid}", items, len(items) + extras.claims_count(cid), more)
 
     def on_premiums(self, request: Request, faults: Faults | None, pid: str) -> Response:
-        if pid not in self.store.policies:
+        if self.store.policy(pid) is None:
             return _error(404, "not_found", "No such policy", request)
-        return self._page(request, faults, f"premiums:{pid}", self.store.premiums[pid])
+        return self._page(request, faults, f"premiums:{pid}", self.store.premiums_of(pid))
 
     def on_requirements(self, request: Request, faults: Faults | None, pid: str) -> Response:
-        policy = self.store.policies.get(pid)
+        policy = self.store.policy(pid)
         if policy is None:
             return _error(404, "not_found", "No such policy", request)
-        country = self.store.clients[self.store.policy_owner[pid]].country
+        country = self.store.clients[self.store.owner(pid)].country
         line = policy["line"]
         asked = (request.args.get("event") or "other").strip()
         event = asked
@@ -290,7 +312,7 @@ class AustralisSandbox:
         return hmac.new(self.secret, f"{did}:{expires}".encode(), hashlib.sha256).hexdigest()
 
     def on_link(self, request: Request, faults: Faults | None, did: str) -> Response:
-        if did not in self.store.documents:
+        if self.store.document(did) is None:
             return _error(404, "not_found", "No such document", request)
         now = int(time.time())
         with self._lock:
@@ -303,22 +325,24 @@ class AustralisSandbox:
 
     def on_file(self, request: Request, faults: Faults | None, did: str) -> Response:
         expires, signature = request.args.get("expires", ""), request.args.get("signature", "")
-        if did not in self.store.documents or not expires.isdigit():
+        meta = self.store.document(did)
+        if meta is None or not expires.isdigit():
             return _error(403, "signature_invalid", "Invalid signature", request)
         if not hmac.compare_digest(signature, self._signature(did, int(expires))):
             return _error(403, "signature_invalid", "Invalid signature", request)
         if int(expires) < time.time():
             return _error(403, "signature_expired", "This link has expired: ask for a new one", request)
-        meta = self.store.documents[did]
         response = Response(self._pdf(meta), mimetype="application/pdf")
-        slug = re.sub(r"[^A-Za-z0-9]+", "-", self.store.policies[meta["policy_id"]]["policy_number"]).strip("-")
+        policy = self.store.policy(meta["policy_id"]) or {}
+        slug = re.sub(r"[^A-Za-z0-9]+", "-", policy.get("policy_number", did)).strip("-")
         response.headers["Content-Disposition"] = f'attachment; filename="{slug}-{meta["type"]}.pdf"'
         response.headers["Cache-Control"] = "private, no-store"
         return response
 
     def _pdf(self, meta: JSON) -> bytes:
-        policy = self.store.policies[meta["policy_id"]]
-        customer = self.store.clients[self.store.policy_owner[policy["id"]]]
+        policy = self.store.policy(meta["policy_id"])
+        assert policy is not None, "a document's policy is known"
+        customer = self.store.clients[self.store.owner(policy["id"])]
         total = policy["billing"]["total_premium"]
         lines = [
             "Australis Seguros S.A. (compañía ficticia). Documento de prueba sin validez.",
@@ -330,7 +354,9 @@ class AustralisSandbox:
             "",
         ]
         if meta["claim_id"]:
-            claim = next(c for c in self.store.claims[customer.id] if c["id"] == meta["claim_id"])
+            built = self.store.extras.by_policy_id(policy["id"]) if self.store.extras else None
+            claims = [*self.store.claims[customer.id], *(built.claims if built else ())]
+            claim = next(c for c in claims if c["id"] == meta["claim_id"])
             lines += [
                 f"Siniestro: {claim['claim_number']}",
                 f"Ocurrido: {claim['occurred_at']}",
@@ -380,7 +406,7 @@ class AustralisSandbox:
         required = ("policy_id", "event", "occurred_at", "description", "contact_phone")
         if body is None or not all(isinstance(body.get(f), str) and body[f].strip() for f in required):
             return _error(422, "invalid_request", f"{', '.join(required)} are required", request)
-        policy = self.store.policies.get(body["policy_id"])
+        policy = self.store.policy(body["policy_id"])
         if policy is None:
             return _error(422, "unknown_policy", "No such policy", request)
         if not self.store.active(policy):
@@ -391,7 +417,7 @@ class AustralisSandbox:
             occurred = None
         if occurred is None or occurred.tzinfo is None or occurred > datetime.now(UTC):
             return _error(422, "invalid_occurred_at", "occurred_at: an RFC 3339 time in the past", request)
-        client = self.store.clients[self.store.policy_owner[policy["id"]]]
+        client = self.store.clients[self.store.owner(policy["id"])]
         now = datetime.now(UTC).replace(microsecond=0)
         with self.store.lock:
             self.store.claim_counter += 1
@@ -503,9 +529,15 @@ def make_app(
     page_size: int | None = None,
     faults: Faults | Mapping[str, Any] | None = None,
     today: date | None = None,
+    policies_per_client: int | None = None,
+    large_clients: Collection[str] | None = None,
 ) -> FaultInjector:
-    """The sandbox as a WSGI app. ``page_size`` is an alias of ``page_limit`` (the largest page served)."""
-    store = build(seed=seed, clients=clients, today=today)
+    """The sandbox as a WSGI app. ``page_size`` is an alias of ``page_limit`` (the largest page served).
+
+    ``policies_per_client=N``: every customer — or those of ``large_clients``, given by any of their tax
+    ID numbers — holds N policies, the generated ones built page by page, never all in memory.
+    """
+    store = build(seed, clients, today, policies_per_client, large_clients)
     app = AustralisSandbox(store, page_limit=page_size or page_limit, link_ttl=link_ttl)
     defaults = faults if isinstance(faults, Faults) or faults is None else Faults.from_mapping(dict(faults))
     injector = FaultInjector(app, defaults=defaults)

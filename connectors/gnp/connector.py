@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
 import re
 import threading
-from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable, Iterator, Mapping
+from datetime import date, datetime, timedelta, timezone
 from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit
 
@@ -20,8 +21,9 @@ from connectors.base import Capability, Connector, SandboxSpec, Setting, Support
 from connectors.errors import AuthenticationFailed, InsurerUnavailable, InvalidResponse, ReauthRequired
 from connectors.gnp import mapping
 from connectors.gnp.mapping import Fields
-from connectors.http import HttpPolicy, InsurerHttp
+from connectors.http import Budget, HttpPolicy, InsurerHttp, read_ahead
 from connectors.models import (
+    ClaimPage,
     ClaimReceipt,
     ClaimReport,
     ClaimRequirements,
@@ -31,15 +33,19 @@ from connectors.models import (
     Line,
     PaymentLink,
     Policy,
+    PolicyPage,
     Portfolio,
+    PortfolioPart,
     Receipt,
     TaxId,
     TaxIdType,
+    collect,
 )
 
 MX_TZ = timezone(timedelta(hours=-6))  # GNP's datetimes are in Mexico City time
 GNP_LINE = "55 5227 9000"  # Línea GNP, seeds 002 and 004
-MAX_PAGES = 1000  # a runaway pager is an insurer bug, not a portfolio
+MAX_PAGES = 10_000  # a runaway pager is an insurer bug, not a portfolio (1,000,000 policies at 100 a page)
+MAX_PAGE_SIZE = 100  # GNP's largest por_pagina: asked for by default, so a big account takes the fewest calls
 _FILENAME = re.compile(r'filename="?([^";]+)"?')
 
 
@@ -56,7 +62,7 @@ class GnpConnector(Connector):
         Setting("base_url", "GNP partner API root, without /api/v1 (e.g. https://api.gnp.example)"),
         Setting("client_id", "OAuth2 client_id issued by GNP to the portal"),
         Setting("client_secret", "OAuth2 client_secret issued by GNP to the portal", secret=True),
-        Setting("page_size", "por_pagina to ask for (1-100); empty: GNP's default", required=False, default=""),
+        Setting("page_size", "por_pagina to ask for (1-100)", required=False, default=str(MAX_PAGE_SIZE)),
     )
     # Published in GNP's general conditions (seeds 002 and 004); the sandbox does not call them.
     phones: ClassVar[tuple[SupportPhone, ...]] = (
@@ -76,10 +82,10 @@ class GnpConnector(Connector):
         base = self.config["base_url"].rstrip("/")
         if urlsplit(base).scheme not in ("http", "https") or not urlsplit(base).netloc:
             raise AuthenticationFailed("gnp: base_url must be an http(s) URL")
-        size = self.config.get("page_size", "").strip()
-        if size and not (size.isdigit() and 1 <= int(size) <= 100):
-            raise AuthenticationFailed("gnp: page_size must be a number from 1 to 100")
-        self.page_size: int | None = int(size) if size else None
+        size = self.config.get("page_size", "").strip() or str(MAX_PAGE_SIZE)
+        if not (size.isdigit() and 1 <= int(size) <= MAX_PAGE_SIZE):
+            raise AuthenticationFailed(f"gnp: page_size must be a number from 1 to {MAX_PAGE_SIZE}")
+        self.page_size = int(size)
         self.token_url = f"{base}/oauth/token"
         self.session = OAuth2Session(
             client_id=self.config["client_id"],
@@ -174,41 +180,40 @@ class GnpConnector(Connector):
         response = self._api("GET", path, params=params, expect=expect)
         return None if response.status_code != 200 else self.http.json_of(response)
 
+    def _page_bodies(
+        self, path: str, what: str, params: Mapping[str, Any] | None = None, budget: Budget | None = None
+    ) -> Iterator[tuple[int, Any]]:
+        """(page number, body) of every page of a paged list, each page under its own deadline (cut to ``budget``).
+
+        Only the first page is parsed here (it says how many pages there are); the others are left as
+        bytes, so that a consumer reading ahead parses and checks page n while page n+1 is on the wire.
+        """
+        query = {**(params or {}), "por_pagina": self.page_size}
+        with self.http.operation(f"{what} page 1", within=budget):
+            first = self._get(path, {**query, "pagina": 1})
+        yield 1, first
+        pages = first.get("total_paginas") if isinstance(first, dict) else None
+        if not isinstance(pages, int) or isinstance(pages, bool):
+            return  # the check of page 1 says what is wrong with it
+        if pages > MAX_PAGES:
+            raise InvalidResponse(f"gnp: {what} has too many pages")
+        for page in range(2, pages + 1):
+            with self.http.operation(f"{what} page {page}", within=budget):
+                response = self._api("GET", path, params={**query, "pagina": page})
+            yield page, response.content
+
+    def _listing(
+        self, path: str, what: str, params: Mapping[str, Any] | None = None, budget: Budget | None = None
+    ) -> Iterator[list[Any]]:
+        """The items of a paged list, one page at a time (see ``_page_bodies`` and ``ListingCheck``)."""
+        check = ListingCheck(what)
+        for page, body in self._page_bodies(path, what, params, budget):
+            yield check.page(page, body)
+        check.finish()
+
     def _pages(self, path: str, what: str, params: Mapping[str, Any] | None = None) -> list[Any]:
-        """Every item of a paged list, validated page by page; any inconsistency fails the whole list."""
-        items: list[Any] = []
-        first: tuple[int, int, int] | None = None  # por_pagina, total, total_paginas
-        page = 1
-        while True:
-            query = {**(params or {}), "pagina": page}
-            if self.page_size:
-                query["por_pagina"] = self.page_size
-            envelope = Fields(self._get(path, query), what)
-            datos = envelope.data.get("datos")
-            if not isinstance(datos, list):
-                raise InvalidResponse(f"gnp: {what}.datos must be a list")
-            pagina, por_pagina = envelope.integer("pagina"), envelope.integer("por_pagina")
-            total, total_paginas = envelope.integer("total"), envelope.integer("total_paginas")
-            if pagina != page or por_pagina < 1 or total < 0:
-                raise InvalidResponse(f"gnp: {what} page {page} answered page {pagina}")
-            if total_paginas != math.ceil(total / por_pagina):
-                raise InvalidResponse(f"gnp: {what} total_paginas does not match total")
-            if first is None:
-                first = (por_pagina, total, total_paginas)
-            elif first != (por_pagina, total, total_paginas):
-                raise InvalidResponse(f"gnp: {what} changed between pages")
-            expected = max(0, min(por_pagina, total - (page - 1) * por_pagina))
-            if len(datos) != expected:
-                raise InvalidResponse(f"gnp: {what} page {page} has {len(datos)} items, expected {expected}")
-            items.extend(datos)
-            if page >= total_paginas:
-                break
-            page += 1
-            if page > MAX_PAGES:
-                raise InvalidResponse(f"gnp: {what} has too many pages")
-        if first is not None and len(items) != first[1]:
-            raise InvalidResponse(f"gnp: {what} total does not match the items received")
-        return items
+        """Every item of a paged list (small lists: the email lookup)."""
+        return [item for datos in self._listing(path, what, params) for item in datos]
 
     # --- the DESIGN §4 methods --------------------------------------------------------------
 
@@ -239,23 +244,38 @@ class GnpConnector(Connector):
 
     def fetch(self, client_ref: str) -> Portfolio:
         """The client, every póliza (all pages) and every siniestro (all pages), or an error."""
+        return mapping.guarded("portfolio", lambda: collect(self.fetch_parts(client_ref), client_ref, self.clock()))
+
+    def fetch_parts(self, client_ref: str) -> Iterator[PortfolioPart]:
+        """The client, then each page of siniestros and of pólizas as it arrives (page n+1 is asked for while
+        page n is mapped); each page has the policy's deadline, the whole fetch its ``fetch_deadline``."""
         ref = quote(client_ref, safe="")
-        with self.http.operation("fetch"):
+        budget = self.http.budget("fetch")
+        with self.http.operation("fetch client", within=budget):
             found = self._get(f"clientes/{ref}", expect=(200, 404))
-            if found is None:
-                raise ReauthRequired("gnp: the client reference is no longer known to GNP; link again")
-            client = mapping.client_match(Fields(found, "cliente_respuesta").data.get("cliente"))
-            if client.client_ref != client_ref:
-                raise InvalidResponse("gnp: the API answered another client")
-            raw_policies = self._pages(f"clientes/{ref}/polizas", "polizas")
-            raw_claims = self._pages(f"clientes/{ref}/siniestros", "siniestros")
+        if found is None:
+            raise ReauthRequired("gnp: the client reference is no longer known to GNP; link again")
+        client = mapping.client_match(Fields(found, "cliente_respuesta").data.get("cliente"))
+        if client.client_ref != client_ref:
+            raise InvalidResponse("gnp: the API answered another client")
+        yield client
         today = self.clock().date()
-        policies = tuple(mapping.policy(item, today) for item in raw_policies)
-        claims = tuple(mapping.claim(item) for item in raw_claims)
-        return mapping.guarded(
-            "portfolio",
-            lambda: Portfolio(client=client, policies=policies, claims=claims, fetched_at=self.clock()),
-        )
+
+        def bodies() -> Iterator[tuple[str, int, Any]]:
+            # Siniestros first: a consumer then knows each póliza's open claims when its page comes.
+            for what in ("siniestros", "polizas"):
+                for page, body in self._page_bodies(f"clientes/{ref}/{what}", what, budget=budget):
+                    yield what, page, body
+
+        checks = {"polizas": ListingCheck("polizas"), "siniestros": ListingCheck("siniestros")}
+        for what, page, body in read_ahead(bodies(), depth=2, name="gnp fetch"):
+            datos = checks[what].page(page, body)
+            if what == "polizas":
+                yield mapping.guarded("polizas", functools.partial(_policy_page, datos, today))
+            else:
+                yield mapping.guarded("siniestros", functools.partial(_claim_page, datos))
+        for check in checks.values():
+            check.finish()
 
     def document(self, ref: DocumentRef) -> Document:
         """GET /documentos/{id}: the PDF bytes."""
@@ -347,6 +367,62 @@ class GnpConnector(Connector):
             samples=sandbox.samples(),
             extra={"api_prefix": sandbox.API_PREFIX, "client_id": sandbox.SANDBOX_CLIENT_ID},
         )
+
+
+def _policy_page(datos: list[Any], today: date) -> PolicyPage:
+    return PolicyPage(tuple(mapping.policy(item, today) for item in datos))
+
+
+def _claim_page(datos: list[Any]) -> ClaimPage:
+    return ClaimPage(tuple(mapping.claim(item) for item in datos))
+
+
+class ListingCheck:
+    """The rules of one paged list, page by page: every page agrees with the first (size, total, page count),
+    holds the items it should, and the last brings the count to the total; any break fails the whole list."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.first: tuple[int, int, int] | None = None  # por_pagina, total, total_paginas
+        self.received = 0
+        self.done = False
+
+    def page(self, page: int, body: Any) -> list[Any]:
+        """The items of page ``page`` (its JSON body, parsed or as bytes), checked."""
+        what = self.what
+        if isinstance(body, bytes):
+            try:
+                body = json.loads(body)
+            except ValueError as exc:
+                raise InvalidResponse(f"gnp: malformed JSON in {what} page {page}") from exc
+        envelope = Fields(body, what)
+        datos = envelope.data.get("datos")
+        if not isinstance(datos, list):
+            raise InvalidResponse(f"gnp: {what}.datos must be a list")
+        pagina, por_pagina = envelope.integer("pagina"), envelope.integer("por_pagina")
+        total, total_paginas = envelope.integer("total"), envelope.integer("total_paginas")
+        if pagina != page or por_pagina < 1 or total < 0:
+            raise InvalidResponse(f"gnp: {what} page {page} answered page {pagina}")
+        if total_paginas != math.ceil(total / por_pagina):
+            raise InvalidResponse(f"gnp: {what} total_paginas does not match total")
+        if self.first is None:
+            self.first = (por_pagina, total, total_paginas)
+        elif self.first != (por_pagina, total, total_paginas):
+            raise InvalidResponse(f"gnp: {what} changed between pages")
+        expected = max(0, min(por_pagina, total - (page - 1) * por_pagina))
+        if len(datos) != expected:
+            raise InvalidResponse(f"gnp: {what} page {page} has {len(datos)} items, expected {expected}")
+        self.received += len(datos)
+        if page >= total_paginas:
+            if self.received != total:
+                raise InvalidResponse(f"gnp: {what} total does not match the items received")
+            self.done = True
+        return datos
+
+    def finish(self) -> None:
+        """The list ended: its last page came."""
+        if not self.done:
+            raise InvalidResponse(f"gnp: {self.what} ended before its last page")
 
 
 def _oauth_error(response: requests.Response) -> str | None:

@@ -2,7 +2,8 @@
 
 Faults (JSON body of ``POST /__sandbox/faults``, or ``X-Sandbox-*`` headers on one request):
 
-- ``latency_ms``: added to every matching response;
+- ``latency_ms``: every matching response takes at least this long from its arrival, the app's own
+  work included (an insurer's answer time: a page it takes 20 ms to build still comes after 75 ms);
 - ``error_rate`` (0..1) with ``error_status`` (default 503): random server errors;
 - ``status``: answer every matching request with this status (500, 503, 401...);
 - ``timeout_s``: sleep this long before answering (longer than the client's read timeout);
@@ -120,6 +121,7 @@ class FaultInjector:
         self.set(Faults(**self.defaults.public()))
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        started = time.monotonic()
         request = Request(environ)
         if request.path == CONTROL_PATH:
             return self._control(request)(environ, start_response)
@@ -130,7 +132,13 @@ class FaultInjector:
         if faults is None:
             return self.app(environ, start_response)
         if faults.latency_ms:
-            time.sleep(faults.latency_ms / 1000)
+            return _held(
+                faults.latency_ms / 1000, started, lambda sr: self._faulty(environ, sr, faults), start_response
+            )
+        return self._faulty(environ, start_response, faults)
+
+    def _faulty(self, environ: dict[str, Any], start_response: Callable[..., Any], faults: Faults) -> Iterable[bytes]:
+        """The answer under ``faults`` (latency aside)."""
         if faults.timeout_s:
             time.sleep(faults.timeout_s)
         if faults.status is not None:
@@ -194,6 +202,25 @@ class FaultInjector:
         with self._lock:
             # ``seen``: how many requests matched the faults since they were set (load and attack scripts count calls).
             return _json(200, {**self._faults.public(), "seen": self._faults.seen})
+
+
+def _held(
+    seconds: float,
+    started: float,
+    answer: Callable[[Callable[..., Any]], Iterable[bytes]],
+    start_response: Callable[..., Any],
+) -> Iterable[bytes]:
+    """``answer``'s response, sent no sooner than ``seconds`` after ``started`` (its own time counts)."""
+    captured: dict[str, Any] = {}
+
+    def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], Any]:
+        captured["status"], captured["headers"] = status, headers
+        return lambda _data: None
+
+    body = b"".join(answer(capture))
+    time.sleep(max(0.0, seconds - (time.monotonic() - started)))
+    start_response(captured["status"], captured["headers"])
+    return [body]
 
 
 def _json(status: int, data: Any) -> Response:

@@ -7,12 +7,19 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 
-def serve(app: Any, host: str = "127.0.0.1", port: int = 0) -> BaseWSGIServer:
-    """A threaded WSGI server bound now (port 0 picks a free one); call ``serve_forever()``."""
-    return make_server(host, port, app, threaded=True)
+class _QuietHandler(WSGIRequestHandler):
+    """No access-log line per request (a large client's sync makes thousands)."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        return None
+
+
+def serve(app: Any, host: str = "127.0.0.1", port: int = 0, *, quiet: bool = False) -> BaseWSGIServer:
+    """A threaded WSGI server bound now (port 0: a free one); call ``serve_forever()``. ``quiet``: no access log."""
+    return make_server(host, port, app, threaded=True, request_handler=_QuietHandler if quiet else None)
 
 
 @contextlib.contextmanager

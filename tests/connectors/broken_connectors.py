@@ -7,18 +7,20 @@ Not collected by default (no ``test_`` prefix): ``test_kit_catches.py`` runs cho
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import requests
 
-from connectors.base import Capability
+from connectors.base import Capability, Connector
 from connectors.errors import AuthenticationFailed, ConnectorError, InsurerUnavailable, InvalidResponse
 from connectors.http import HttpPolicy
 from connectors.models import (
+    ClaimPage,
     ClaimReceipt,
     ClaimReport,
     ClaimRequirements,
@@ -28,7 +30,9 @@ from connectors.models import (
     DocumentRef,
     Money,
     Policy,
+    PolicyPage,
     Portfolio,
+    PortfolioPart,
     TaxId,
 )
 from connectors.testing import conformance_tests
@@ -68,6 +72,41 @@ def _fetch(self: EjemploConnector, ref: str, *, check_pages: bool = True, keep_p
             page += 1
         claims = self.http.get_json(f"/api/clients/{ref}/claims")["items"]
     return Portfolio(client, tuple(policies), tuple(map(self._claim, claims)), datetime.now(UTC))
+
+
+def _stream(
+    self: EjemploConnector, ref: str, *, one_deadline: bool = False, hoard: bool = False, stutter: bool = False
+) -> Iterator[PortfolioPart]:
+    """The example as a stream, done right: each page yielded as it comes, under its own deadline within the
+    fetch's budget, no operation held across a yield; or with one of the faults the kit must catch."""
+    held = self.http.operation("fetch") if one_deadline else contextlib.nullcontext()
+    with held:  # one_deadline: the old ``with operation("fetch")`` around a generator's yields
+        budget = self.http.budget("fetch")
+        with self.http.operation("client", within=budget):
+            client = self._client(self.http.get_json(f"/api/clients/{ref}"))
+        yield client
+        hoarded: list[PolicyPage] = []
+        page, pages = 1, 1
+        while page <= pages:
+            with self.http.operation(f"policies page {page}", within=budget):
+                body = self.http.get_json(f"/api/clients/{ref}/policies", params={"page": page})
+            with mapping():
+                pages, size, total = int(body["pages"]), int(body["size"]), int(body["total"])
+                if body["page"] != page or len(body["items"]) != min(size, total - (page - 1) * size):
+                    raise InvalidResponse(f"ejemplo: page {page} of {pages} is short or out of place")
+                part = PolicyPage(tuple(self._policy(p) for p in body["items"]))
+            if hoard:
+                hoarded.append(part)
+            else:
+                yield part
+            if stutter and page == 1:
+                yield part
+            page += 1
+        yield from hoarded
+        with self.http.operation("claims", within=budget):
+            claims = self.http.get_json(f"/api/clients/{ref}/claims")
+        with mapping():
+            yield ClaimPage(tuple(map(self._claim, claims["items"])))
 
 
 class Nameless(EjemploConnector):
@@ -184,15 +223,48 @@ class Full(EjemploConnector):
         return ClaimReceipt("SIN-9999", ClaimStatus.OPEN, "abierto", datetime.now(UTC) - timedelta(seconds=1))
 
 
+class Streaming(EjemploConnector):
+    """Not broken: the example with its own stream, to exercise the kit's streaming tests."""
+
+    slug = "ejemplo_streaming"
+
+    def fetch_parts(self, client_ref: str) -> Iterator[PortfolioPart]:
+        return _stream(self, client_ref)
+
+
+class Hasty(EjemploConnector):
+    slug = "ejemplo_hasty"
+
+    def fetch_parts(self, client_ref: str) -> Iterator[PortfolioPart]:
+        return _stream(self, client_ref, one_deadline=True)
+
+
+class Stuttering(EjemploConnector):
+    slug = "ejemplo_stuttering"
+
+    def fetch_parts(self, client_ref: str) -> Iterator[PortfolioPart]:
+        return _stream(self, client_ref, stutter=True)
+
+
+class Hoarding(EjemploConnector):
+    slug = "ejemplo_hoarding"
+
+    def fetch_parts(self, client_ref: str) -> Iterator[PortfolioPart]:
+        return _stream(self, client_ref, hoard=True)
+
+
+assert Streaming.fetch_parts is not Connector.fetch_parts
+
 Impatient = _with_policy("ejemplo_impatient", max_attempts=1)
 Sluggish = _with_policy("ejemplo_sluggish", read_timeout=30.0)
-Patient = _with_policy("ejemplo_patient", deadline=60.0)
+Patient = _with_policy("ejemplo_patient", deadline=60.0, fetch_deadline=600.0)
 Greedy = _with_policy("ejemplo_greedy", retry_after_cap=60.0)
 Fuse = _with_policy("ejemplo_fuse", breaker_threshold=1000)
 
 VARIANTS: list[type[EjemploConnector]] = [
     *(Nameless, Chatty, Idle, Forgetful, Talkative, Dollars, Receiptless, Confused, Trusting, Partial, Shy),
     *(Boastful, Raw, Full, Impatient, Sluggish, Patient, Greedy, Fuse),
+    *(Streaming, Hasty, Stuttering, Hoarding),
 ]
 
 TestBroken = conformance_tests(*VARIANTS)

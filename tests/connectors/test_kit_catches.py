@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 MODULE = "tests/connectors/broken_connectors.py"
 CAPABILITY = "test_capability_declared_matches_behaviour"
 PAGE_3 = "test_failure_on_page_3_returns_nothing"
+STREAM = "test_stream_gives_what_fetch_gives"
 
 MUST_FAIL: dict[str, list[str]] = {
     "ejemplo_nameless": ["test_declares_identity", f"{CAPABILITY}[verify]"],
@@ -37,7 +38,7 @@ MUST_FAIL: dict[str, list[str]] = {
         f"{PAGE_3}[truncate]",
     ],
     "ejemplo_trusting": ["test_short_page_is_invalid_response", f"{PAGE_3}[short_page]"],
-    "ejemplo_partial": [f"{PAGE_3}[status_500]"],
+    "ejemplo_partial": [f"{PAGE_3}[status_500]", "test_stream_failure_on_page_3_raises"],
     "ejemplo_shy": [f"{CAPABILITY}[email_lookup]", f"{CAPABILITY}[documents]", f"{CAPABILITY}[payment_link]"],
     "ejemplo_boastful": [
         f"{CAPABILITY}[documents]",
@@ -51,12 +52,24 @@ MUST_FAIL: dict[str, list[str]] = {
         "test_429_waits_for_retry_after_up_to_the_cap",
     ],
     "ejemplo_sluggish": ["test_read_timeout_is_honoured"],
-    "ejemplo_patient": ["test_deadline_bounds_the_retries", "test_deadline_covers_the_whole_fetch"],
+    "ejemplo_patient": ["test_deadline_bounds_the_retries", "test_the_whole_fetch_is_capped"],
     "ejemplo_greedy": ["test_429_beyond_the_cap_fails_fast"],
     "ejemplo_fuse": ["test_breaker_opens_fails_fast_and_recovers"],
+    "ejemplo_hasty": ["test_stream_deadline_applies_per_page", "test_stream_holds_no_operation_between_parts"],
+    "ejemplo_stuttering": [f"{STREAM}[valid]", f"{STREAM}[paged]"],
+    "ejemplo_hoarding": ["test_stream_is_lazy_and_stops_when_closed"],
 }
 MUST_PASS: dict[str, list[str]] = {
     "ejemplo_full": [f"{CAPABILITY}[claim_requirements]", f"{CAPABILITY}[report_claim]"],
+    "ejemplo_streaming": [
+        f"{STREAM}[valid]",
+        f"{STREAM}[paged]",
+        "test_stream_failure_on_page_3_raises",
+        "test_stream_deadline_applies_per_page",
+        "test_stream_holds_no_operation_between_parts",
+        "test_stream_is_lazy_and_stops_when_closed",
+        "test_the_whole_fetch_is_capped",
+    ],
 }
 
 

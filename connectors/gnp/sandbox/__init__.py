@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import date
 from functools import lru_cache
 from typing import Any
 
 from connectors.base import SandboxSamples
-from connectors.gnp.sandbox.app import GnpSandbox
+from connectors.gnp.sandbox.app import MAX_PAGE_SIZE, GnpSandbox
 from connectors.gnp.sandbox.data import (
     GNP_PEOPLE,
     INACTIVE_PERSON,
@@ -23,7 +24,6 @@ from connectors.sandbox.people import population
 # Fixed sandbox credentials (they open nothing but the sandbox).
 SANDBOX_CLIENT_ID = "coberta-sandbox"
 SANDBOX_CLIENT_SECRET = "gnp-sandbox-secreto-2026"  # noqa: S105 - a public sandbox credential
-DEFAULT_PAGE_SIZE = 10
 SAMPLE_PAGE_SIZE = 5  # the paged client's 23 pólizas: 5 pages
 API_PREFIX = "/api/"  # faults set server-wide apply here (not to /oauth/token nor to the fault controls)
 
@@ -31,13 +31,21 @@ API_PREFIX = "/api/"  # faults set server-wide apply here (not to /oauth/token n
 def make_app(
     seed: int = 2026,
     clients: int | None = None,
-    page_size: int = DEFAULT_PAGE_SIZE,
+    page_size: int = MAX_PAGE_SIZE,
     token_ttl: int = 3600,
     faults: Faults | None = None,
     today: date | None = None,
+    policies_per_client: int | None = None,
+    large_clients: Collection[str] | None = None,
 ) -> FaultInjector:
-    """The sandbox WSGI app: ``clients=N`` makes a large portfolio of N people for load tests."""
-    store, generator = generate(seed, clients, today)
+    """The sandbox WSGI app.
+
+    ``clients=N``: a book of N people (load tests). ``page_size``: the largest page served (GNP's own
+    maximum is 100; a larger ``por_pagina`` within the API's limit is answered at this size, as the
+    envelope says). ``policies_per_client=N``: every client — or those of ``large_clients``, given by
+    RFC or CURP — holds N pólizas, the generated ones built page by page, never all in memory.
+    """
+    store, generator = generate(seed, clients, today, policies_per_client, large_clients)
     app = GnpSandbox(
         store,
         generator,

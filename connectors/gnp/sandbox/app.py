@@ -23,7 +23,8 @@ from connectors.gnp.sandbox.data import CLAIM_COMMENTS, MX_TZ, Generator, Store
 from connectors.sandbox.faults import Faults
 from connectors.sandbox.pdf import simple_pdf
 
-MAX_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 100  # the API's largest por_pagina
+DEFAULT_PER_PAGE = 10  # por_pagina when the request names none
 RAMOS = ("AUTOS", "DISPOSITIVOS", "GASTOS_MEDICOS_MAYORES", "VIDA", "HOGAR", "ACCIDENTES_PERSONALES")
 
 URLS = Map(
@@ -161,17 +162,20 @@ class GnpSandbox:
 
     # --- helpers -----------------------------------------------------------------------------------
 
-    def _page(self, request: Request, items: list[Any]) -> Response:
-        """The page-number envelope; honours the ``short_page`` fault by dropping the page's last item."""
+    def _window(self, request: Request) -> tuple[int, int]:
+        """(pagina, por_pagina) asked for; a por_pagina above the sandbox's largest page is answered at it."""
         try:
             page = int(request.args.get("pagina", "1"))
-            size = int(request.args.get("por_pagina", str(self.page_size)))
+            size = int(request.args.get("por_pagina", str(min(DEFAULT_PER_PAGE, self.page_size))))
         except ValueError:
             raise ApiError(400, "parametro_invalido", "pagina y por_pagina deben ser enteros.") from None
         if page < 1 or not 1 <= size <= MAX_PAGE_SIZE:
             raise ApiError(400, "parametro_invalido", f"pagina >= 1 y 1 <= por_pagina <= {MAX_PAGE_SIZE}.")
-        total = len(items)
-        datos = items[(page - 1) * size : page * size]
+        return page, min(size, self.page_size)
+
+    def _envelope(self, request: Request, window: tuple[int, int], datos: list[Any], total: int) -> Response:
+        """The page-number envelope; honours the ``short_page`` fault by dropping the page's last item."""
+        page, size = window
         faults: Faults | None = request.environ.get("sandbox.faults")
         if faults is not None and faults.short_page and datos:
             datos = datos[:-1]
@@ -184,6 +188,11 @@ class GnpSandbox:
                 "total_paginas": math.ceil(total / size),
             }
         )
+
+    def _page(self, request: Request, items: list[Any]) -> Response:
+        """One page of a list held whole."""
+        page, size = window = self._window(request)
+        return self._envelope(request, window, items[(page - 1) * size : page * size], len(items))
 
     def _client(self, id_cliente: str) -> str:
         if id_cliente not in self.store.clients:
@@ -235,19 +244,35 @@ class GnpSandbox:
             return _json({"cliente": self.store.clients[self._client(id_cliente)].json()})
 
     def on_polizas(self, request: Request, id_cliente: str) -> Response:
-        """Every póliza of the client (holder or insured through a group póliza), whatever its status."""
+        """Every póliza of the client (holder or insured through a group póliza), whatever its status;
+        a large client's generated pólizas follow its own (built for the page asked, never kept)."""
         self._authorize(request)
+        page, size = window = self._window(request)
+        start, stop = (page - 1) * size, page * size
+        extras = self.store.extras
         with self.lock:
             self._client(id_cliente)
-            items = [self.store.policies[p].view(id_cliente) for p in self.store.portfolio[id_cliente]]
-        return self._page(request, items)
+            own = self.store.portfolio[id_cliente]
+            datos = [self.store.policies[p].view(id_cliente) for p in own[start:stop]]
+            total, first_extra = len(own), max(0, start - len(own))
+            extra = extras.count(id_cliente) if extras else 0
+        if extras and extra and stop > total:
+            datos += extras.policies(id_cliente, first_extra, stop - total)
+        return self._envelope(request, window, datos, total + extra)
 
     def on_siniestros(self, request: Request, id_cliente: str) -> Response:
         self._authorize(request)
+        page, size = window = self._window(request)
+        start, stop = (page - 1) * size, page * size
+        extras = self.store.extras
         with self.lock:
             self._client(id_cliente)
-            items = list(self.store.claims[id_cliente])
-        return self._page(request, items)
+            own = self.store.claims[id_cliente]
+            datos, total = list(own[start:stop]), len(own)
+            extra = extras.claims_count(id_cliente) if extras else 0
+        if extras and extra and stop > total:
+            datos += extras.claims(id_cliente, max(0, start - total), stop - total)
+        return self._envelope(request, window, datos, total + extra)
 
     # --- documents ---------------------------------------------------------------------------------
 
@@ -266,8 +291,11 @@ class GnpSandbox:
         missing = ApiError(404, "documento_no_encontrado", "No existe el documento.")
         owner, _, rest = id_documento.partition("-")
         kind, _, viewer = rest.partition("-")
-        if owner in self.store.claim_index and kind in ("FIN", "IMP"):
-            _client, claim = self.store.claim_index[owner]
+        found_claim = self.store.claim_index.get(owner) or (
+            self.store.extras.claim_by_id(owner) if self.store.extras else None
+        )
+        if found_claim is not None and kind in ("FIN", "IMP"):
+            _client, claim = found_claim
             title = "Carta finiquito" if kind == "FIN" else "Carta de improcedencia"
             lines = [
                 f"Siniestro {claim['numero_siniestro']} — póliza {claim['numero_poliza']}",
@@ -278,7 +306,7 @@ class GnpSandbox:
             if "monto_pagado" in claim:
                 lines.append(f"Importe indemnizado: ${Decimal(claim['monto_pagado']):,.2f} MXN")
             return title, "Grupo Nacional Provincial, S.A.B.", lines
-        record = self.store.policies.get(owner)
+        record = self.store.policy(owner)
         if record is None:
             raise missing
         body = record.body
@@ -337,7 +365,7 @@ class GnpSandbox:
                     if seen["_fingerprint"] != fingerprint:
                         raise ApiError(422, "clave_idempotencia_reutilizada", "La clave ya se usó con otro reporte.")
                     return _json({k: v for k, v in seen.items() if k != "_fingerprint"}, 201)
-            record = self.store.policies.get(body["id_poliza"])
+            record = self.store.policy(body["id_poliza"])
             if record is None:
                 raise ApiError(404, "poliza_no_encontrada", "No existe la póliza.")
             if not record.active:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import copy
 import random
+import threading
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
@@ -91,6 +93,15 @@ PENDING_DOCUMENTS: dict[str, tuple[str, ...]] = {
     "reembolso_accidente": ("Informe médico", "Facturas (CFDI) de los gastos médicos"),
 }
 ACTIVE_STATUSES = ("Vigente", "Pendiente de pago")
+LINE_PREFIXES = {
+    "AUTOS": "11",
+    "DISPOSITIVOS": "51",
+    "GMM": "21",
+    "GMM_VIP": "21",
+    "VIDA": "31",
+    "HOGAR": "41",
+    "ACC": "61",
+}
 
 
 @dataclass
@@ -174,6 +185,14 @@ class Store:
     claims: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # id_cliente -> siniestros
     receipts: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)  # numero_recibo -> (póliza, recibo)
     claim_index: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)  # id_siniestro -> (cliente, s)
+    extras: Extras | None = None  # pólizas generated beyond the clients' own (``policies_per_client``)
+
+    def policy(self, policy_id: str) -> PolicyRecord | None:
+        """A póliza of the book or a generated one, by id."""
+        found = self.policies.get(policy_id)
+        if found is None and self.extras is not None:
+            found = self.extras.policy_by_id(policy_id)
+        return found
 
     def add_client(self, client: Client) -> None:
         self.clients[client.id] = client
@@ -455,19 +474,23 @@ class Generator:
     # --- individual pólizas ------------------------------------------------------------------------
 
     def _individual_policy(self, client_id: str, line: str, status: str) -> None:
+        policy_id, number = self._policy_ids(LINE_PREFIXES[line])
+        self.store.add_policy(self.policy_record(client_id, line, status, policy_id, number))
+
+    def policy_record(self, client_id: str, line: str, status: str, policy_id: str, number: str) -> PolicyRecord:
+        """One individual póliza of the client, drawn from ``self.rng``; the book is only read."""
         rng = self.rng
         client = self.store.clients[client_id]
         builders = {
-            "AUTOS": ("11", self._auto),
-            "DISPOSITIVOS": ("51", self._devices),
-            "GMM": ("21", self._gmm),
-            "GMM_VIP": ("21", self._gmm),
-            "VIDA": ("31", self._life),
-            "HOGAR": ("41", self._home),
-            "ACC": ("61", self._accident),
+            "AUTOS": self._auto,
+            "DISPOSITIVOS": self._devices,
+            "GMM": self._gmm,
+            "GMM_VIP": self._gmm,
+            "VIDA": self._life,
+            "HOGAR": self._home,
+            "ACC": self._accident,
         }
-        prefix, builder = builders[line]
-        policy_id, number = self._policy_ids(prefix)
+        builder = builders[line]
         frequency = rng.choice(("ANUAL", "ANUAL", "SEMESTRAL", "TRIMESTRAL", "MENSUAL"))
         if line == "DISPOSITIVOS":
             frequency = rng.choice(("ANUAL", "MENSUAL", "UNICA"))
@@ -495,7 +518,7 @@ class Generator:
             when = date.fromisoformat(cancelled[0]["fecha_limite_pago"]) if cancelled else start + timedelta(days=45)
             body["fecha_cancelacion"] = min(when, self.today).isoformat()
         body["documentos"] = self._documents(policy_id, body)
-        self.store.add_policy(PolicyRecord(policy_id, number, client_id, _ordered(body)))
+        return PolicyRecord(policy_id, number, client_id, _ordered(body))
 
     @staticmethod
     def _party(client: Client) -> dict[str, Any]:
@@ -939,6 +962,18 @@ class Generator:
             self._claim(client_id, candidates[0], status="Documentación pendiente", recent=True)
 
     def _claim(self, client_id: str, record: PolicyRecord, status: str | None = None, recent: bool = False) -> None:
+        claim = self.claim_body(record, status, recent)
+        if claim is not None:
+            self.store.add_claim(client_id, claim)
+
+    def claim_body(
+        self,
+        record: PolicyRecord,
+        status: str | None = None,
+        recent: bool = False,
+        ids: Callable[[int], tuple[str, str]] | None = None,
+    ) -> dict[str, Any] | None:
+        """A siniestro on the póliza, drawn from ``self.rng`` (None when its term leaves no day for one)."""
         rng, today, body = self.rng, self.today, record.body
         start = date.fromisoformat(body["vigencia"]["inicio"])
         last = min(today - timedelta(days=1), date.fromisoformat(body["vigencia"]["fin"]))
@@ -947,7 +982,7 @@ class Generator:
         if recent:  # a claim still in progress happened lately
             start = max(start, last - timedelta(days=20))
         if last <= start:
-            return
+            return None
         if status is None:
             status = self._claim_status_cycle.pop(0) if self._claim_status_cycle else rng.choice(list(CLAIM_FLOWS))
         kinds = {
@@ -986,7 +1021,7 @@ class Generator:
         now = datetime.combine(today, time(8, 0), MX_TZ)
         reported = min(reported, now - timedelta(hours=len(CLAIM_FLOWS[status]) * 2))
         reported = max(reported, occurred + timedelta(minutes=30))
-        claim_id, claim_number = self.next_claim_number(occurred.year)
+        claim_id, claim_number = (ids or self.next_claim_number)(occurred.year)
         history = []
         moment = reported
         room = max(timedelta(hours=2), (now - reported) / (len(CLAIM_FLOWS[status]) + 1))
@@ -1031,7 +1066,7 @@ class Generator:
                     "formato": "application/pdf",
                 }
             )
-        self.store.add_claim(client_id, claim)
+        return claim
 
 
 _ORDER = (
@@ -1064,7 +1099,118 @@ def _ordered(body: dict[str, Any]) -> dict[str, Any]:
     return {k: body[k] for k in _ORDER if k in body} | {k: v for k, v in body.items() if k not in _ORDER}
 
 
-def generate(seed: int = 2026, clients: int | None = None, today: date | None = None) -> tuple[Store, Generator]:
-    """The book for ``seed``: 40 people and 8 companies by default, or ``clients`` people for load tests."""
+def generate(
+    seed: int = 2026,
+    clients: int | None = None,
+    today: date | None = None,
+    policies_per_client: int | None = None,
+    large_clients: Collection[str] | None = None,
+) -> tuple[Store, Generator]:
+    """The book for ``seed``: 40 people and 8 companies by default, or ``clients`` people for load tests.
+
+    ``policies_per_client``: each client (or each of ``large_clients``, given by RFC or CURP) holds that
+    many pólizas: its own, then generated ones (see ``Extras``), built when a page asks for them.
+    """
     generator = Generator(seed, clients, today or datetime.now(MX_TZ).date())
-    return generator.build(), generator
+    store = generator.build()
+    if policies_per_client:
+        store.extras = Extras(seed, clients, store, policies_per_client, large_clients)
+    return store, generator
+
+
+# --- large clients --------------------------------------------------------------------------------
+
+# The generated pólizas' lines, by k % 10; the one at EXTRA_CLAIM_SLOT (an AUTOS póliza in force) has a
+# siniestro: one generated póliza in ten, like the book's own rate of claims.
+EXTRA_LINES = ("AUTOS", "DISPOSITIVOS", "AUTOS", "GMM", "VIDA", "AUTOS", "HOGAR", "DISPOSITIVOS", "ACC", "AUTOS")
+EXTRA_CLAIM_SLOT = 2
+EXTRA_STATUSES = ("Vigente", "Pendiente de pago", "Vencida", "Cancelada")
+EXTRA_STATUS_WEIGHTS = (82, 4, 8, 6)
+
+
+class Extras:
+    """Pólizas generated beyond a client's own, so that one client can hold tens of thousands of them.
+
+    Nothing is kept: the k-th generated póliza of a client, and its siniestro, are pure functions of
+    (seed, client, k), built when a page (or a document) asks for them. Ids: ``X<client>.<k>`` for
+    pólizas, ``SX<client>.<k>`` for siniestros. Linking and payment links work on the book's own pólizas.
+    """
+
+    def __init__(
+        self, seed: int, clients: int | None, store: Store, per_client: int, who: Collection[str] | None
+    ) -> None:
+        self.seed, self.clients, self.store, self.per_client = seed, clients, store, per_client
+        self._local = threading.local()
+        self.only: set[str] | None = None
+        if who is not None:
+            wanted = {w.strip().upper() for w in who}
+            self.only = {cid for key, cid in {**store.by_rfc, **store.by_curp}.items() if key in wanted}
+
+    def count(self, client_id: str) -> int:
+        """How many generated pólizas the client holds."""
+        if self.only is not None and client_id not in self.only:
+            return 0
+        return max(0, self.per_client - len(self.store.portfolio.get(client_id, ())))
+
+    def claims_count(self, client_id: str) -> int:
+        """How many siniestros the generated pólizas carry (those at k % 10 == EXTRA_CLAIM_SLOT)."""
+        return (self.count(client_id) + 9 - EXTRA_CLAIM_SLOT) // 10
+
+    def _generator(self, salt: str) -> Generator:
+        """This thread's generator (requests are served in threads), its draws seeded by ``salt``."""
+        generator: Generator | None = getattr(self._local, "generator", None)
+        if generator is None:
+            generator = self._local.generator = Generator(self.seed, self.clients, self.store.today)
+            generator.store = self.store  # read only: policy_record and claim_body never write the book
+        generator.rng = random.Random(f"gnp-extra:{self.seed}:{salt}")
+        return generator
+
+    def policy(self, client_id: str, k: int) -> PolicyRecord:
+        """The k-th generated póliza of the client."""
+        line = EXTRA_LINES[k % len(EXTRA_LINES)]
+        for attempt in range(100):
+            generator = self._generator(f"{client_id}:{k}:{attempt}")
+            rng = generator.rng
+            claimed = k % len(EXTRA_LINES) == EXTRA_CLAIM_SLOT
+            status = "Vigente" if claimed else rng.choices(EXTRA_STATUSES, weights=EXTRA_STATUS_WEIGHTS)[0]
+            number = f"{LINE_PREFIXES[line]}{rng.randrange(10**7, 10**8)}"
+            record = generator.policy_record(client_id, line, status, f"X{client_id}.{k:06d}", number)
+            started = date.fromisoformat(record.body["vigencia"]["inicio"])
+            if not claimed or started < self.store.today - timedelta(days=2):  # room for its siniestro
+                return record
+        raise AssertionError("no term with room for a siniestro in 100 draws")
+
+    def policies(self, client_id: str, start: int, stop: int) -> list[dict[str, Any]]:
+        """Generated pólizas ``start`` to ``stop`` (exclusive) of the client, as the API shows them."""
+        return [self.policy(client_id, k).body for k in range(start, min(stop, self.count(client_id)))]
+
+    def claim(self, client_id: str, j: int) -> dict[str, Any]:
+        """The j-th siniestro of the client's generated pólizas."""
+        k = j * len(EXTRA_LINES) + EXTRA_CLAIM_SLOT
+        record = self.policy(client_id, k)
+        generator = self._generator(f"{client_id}:{k}:claim")
+        status = generator.rng.choice(list(CLAIM_FLOWS))
+        claim = generator.claim_body(record, status, ids=lambda year: (f"SX{client_id}.{k:06d}", f"{year}-X{k:06d}"))
+        assert claim is not None, "a generated póliza with a siniestro starts two days ago or earlier"
+        return claim
+
+    def claims(self, client_id: str, start: int, stop: int) -> list[dict[str, Any]]:
+        """Siniestros ``start`` to ``stop`` (exclusive) of the client's generated pólizas."""
+        return [self.claim(client_id, j) for j in range(start, min(stop, self.claims_count(client_id)))]
+
+    def policy_by_id(self, policy_id: str) -> PolicyRecord | None:
+        """A generated póliza by its id (``X<client>.<k>``), or None."""
+        client_id, dot, k = policy_id[1:].partition(".")
+        if not policy_id.startswith("X") or not dot or not k.isdigit() or int(k) >= self.count(client_id):
+            return None
+        return self.policy(client_id, int(k))
+
+    def claim_by_id(self, claim_id: str) -> tuple[str, dict[str, Any]] | None:
+        """(client, siniestro) of a generated siniestro by its id (``SX<client>.<k>``), or None."""
+        client_id, dot, k = claim_id[2:].partition(".")
+        if not claim_id.startswith("SX") or not dot or not k.isdigit():
+            return None
+        j, slot = divmod(int(k), len(EXTRA_LINES))
+        if slot != EXTRA_CLAIM_SLOT or j >= self.claims_count(client_id):
+            return None
+        return client_id, self.claim(client_id, j)

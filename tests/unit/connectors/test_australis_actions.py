@@ -136,7 +136,7 @@ def test_declares_a_fictional_insurer_with_every_capability() -> None:
 def test_secrets_are_masked() -> None:
     connector = AustralisConnector({"base_url": "http://127.0.0.1:9", "api_key": SANDBOX_API_KEY})
     assert SANDBOX_API_KEY not in repr(connector) and connector.masked_settings()["api_key"] == "••••••"
-    assert connector.page_limit == 50
+    assert connector.page_limit == 100  # the largest page the sandbox serves: the fewest calls
     assert AustralisConnector.settings_from_env({"AGGREGATOR_AUSTRALIS_API_KEY": "k"}) == {"api_key": "k"}
 
 

@@ -167,7 +167,7 @@ def test_an_unknown_client_is_reauth_required(box: Box) -> None:
 
 
 def test_short_page_is_invalid_response(box: Box, refs: dict[str, str]) -> None:
-    box.faults(short_page=True)
+    box.faults(short_page=True, path=f"/v2/customers/{refs['fleet']}/policies")
     with pytest.raises(InvalidResponse, match="policies page 1 holds 2 items but says 3"):
         box.connector().fetch(refs["fleet"])
 

@@ -349,3 +349,46 @@ def test_a_thousand_clients_build_quickly() -> None:
     assert len({p["policy_number"] for p in store.policies.values()}) == len(store.policies)
     standard = build(2026, today=TODAY)
     assert {k: store.customers[k] for k in standard.customers} == standard.customers
+
+
+# --- large customers (issue 9) ------------------------------------------------------------------------
+
+
+def test_a_large_customer_is_generated_page_by_page_and_the_same_every_time() -> None:
+    from werkzeug.test import Client
+
+    julieta = population(2026).argentines[0]
+    assert julieta.cuil
+    app = make_app(policies_per_client=230, large_clients=[julieta.cuil])
+    store = app.sandbox  # type: ignore[attr-defined]
+    cid = store.store.by_tax_id[("CUIL", julieta.cuil)]
+    client = Client(app)
+    headers = {"X-Api-Key": SANDBOX_API_KEY}
+
+    def listing(path: str) -> list[Any]:
+        items: list[Any] = []
+        cursor: str | None = None
+        while True:
+            params = f"?limit=100{'&cursor=' + cursor if cursor else ''}"
+            page = client.get(f"/v2/customers/{cid}/{path}{params}", headers=headers).get_json()
+            assert page["total_count"] >= len(items) + page["count"]
+            items += page["items"]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                return items
+
+    policies = listing("policies")
+    assert len(policies) == 230 and len({p["id"] for p in policies}) == 230
+    assert listing("policies") == policies  # built again, the same
+    extra = store.store.extras.count(cid)
+    generated = policies[-1]
+    premiums = client.get(f"/v2/policies/{generated['id']}/premiums?limit=100", headers=headers).get_json()
+    assert premiums["items"] and all(p["policy_id"] == generated["id"] for p in premiums["items"])
+    claims = listing("claims")
+    assert len(claims) == len(store.store.claims[cid]) + (extra + 7) // 10
+    assert {c["policy_id"] for c in claims} <= {p["id"] for p in policies}
+    link = client.get(f"/v2/documents/{generated['documents'][0]['id']}/link", headers=headers).get_json()
+    url = urlsplit(link["url"])
+    file = client.get(f"{url.path}?{url.query}")
+    assert file.status_code == 200 and file.data.startswith(b"%PDF")
+    assert len(store.store.policies) == len(build().policies)  # the generated ones are not kept

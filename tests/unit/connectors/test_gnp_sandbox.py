@@ -232,8 +232,9 @@ def test_pagination_envelope(api: tuple[str, dict[str, str], Store]) -> None:
     assert len(last["datos"]) == total - 20
     beyond = requests.get(url, params={"pagina": 9}, headers=headers, timeout=5).json()
     assert beyond["datos"] == [] and beyond["total"] == total
+    # This sandbox serves pages of 5 at most: a larger por_pagina is answered at 5, and the envelope says so.
     big = requests.get(url, params={"por_pagina": 100}, headers=headers, timeout=5).json()
-    assert len(big["datos"]) == total and big["total_paginas"] == 1
+    assert (len(big["datos"]), big["por_pagina"], big["total_paginas"]) == (5, 5, 5)
     short = requests.get(url, headers={**headers, "X-Sandbox-Fault": "short_page"}, timeout=5).json()
     assert len(short["datos"]) == 4 and short["total"] == total
     for params in ({"pagina": 0}, {"por_pagina": 101}, {"pagina": "dos"}):
@@ -290,8 +291,15 @@ def test_requirements_endpoint(api: tuple[str, dict[str, str], Store]) -> None:
         url, params={"ramo": "DISPOSITIVOS", "tipo": "robo_sin_violencia"}, headers=headers, timeout=5
     ).json()
     assert theft["plazos"][1]["horas"] == 48 and theft["plazos"][0]["dias"] == 5
-    listed = requests.get(url, params={"ramo": "AUTOS", "por_pagina": "100"}, headers=headers, timeout=5).json()
-    assert {r["tipo"] for r in listed["datos"]} >= {"colision", "robo_total", "perdida_total", "general"}
+    first = requests.get(url, params={"ramo": "AUTOS", "por_pagina": "100"}, headers=headers, timeout=5).json()
+    listed = [  # this sandbox serves pages of 5 at most
+        r
+        for page in range(1, first["total_paginas"] + 1)
+        for r in requests.get(url, params={"ramo": "AUTOS", "pagina": str(page)}, headers=headers, timeout=5).json()[
+            "datos"
+        ]
+    ]
+    assert {r["tipo"] for r in listed} >= {"colision", "robo_total", "perdida_total", "general"}
     assert requests.get(url, params={"ramo": "MASCOTAS"}, headers=headers, timeout=5).status_code == 400
     assert requests.get(url, params={"ramo": "VIDA", "tipo": "x"}, headers=headers, timeout=5).status_code == 404
 
@@ -328,3 +336,47 @@ def test_claim_report_validation(api: tuple[str, dict[str, str], Store]) -> None
     assert naive.status_code == 400
     paid = next(n for n, (_p, r) in store.receipts.items() if r["estatus"] == "PAGADO")
     assert requests.post(f"{base}/api/v1/recibos/{paid}/liga-pago", headers=headers, timeout=5).status_code == 409
+
+
+# --- large clients (issue 9) -------------------------------------------------------------------------
+
+
+def test_a_large_client_is_generated_page_by_page_and_the_same_every_time() -> None:
+    from werkzeug.test import Client
+
+    rfc = population(2026).mexicans[1].rfc or ""
+    app = make_app(page_size=100, policies_per_client=250, large_clients=[rfc])
+    store = sandbox_of(app).store
+    big, small = store.by_rfc[rfc], store.by_rfc[population(2026).mexicans[3].rfc or ""]
+    client = Client(app)
+    token = client.post(
+        "/oauth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": SANDBOX_CLIENT_ID,
+            "client_secret": SANDBOX_CLIENT_SECRET,
+        },
+    ).get_json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+
+    def page(path: str, number: int) -> Any:
+        answer = client.get(f"/api/v1/clientes/{path}?pagina={number}&por_pagina=100", headers=headers)
+        assert answer.status_code == 200
+        return answer
+
+    first = page(f"{big}/polizas", 1).get_json()
+    assert (first["total"], first["total_paginas"]) == (250, 3)
+    policies = [p for n in (1, 2, 3) for p in page(f"{big}/polizas", n).get_json()["datos"]]
+    assert len({p["id_poliza"] for p in policies}) == 250
+    assert page(f"{big}/polizas", 3).data == page(f"{big}/polizas", 3).data  # built again, the same bytes
+    own = len(store.portfolio[big])
+    assert store.extras is not None and store.extras.count(big) == 250 - own
+    assert len(store.policies) == len(generate(2026)[0].policies)  # the generated ones are not kept
+    claims = page(f"{big}/siniestros", 1).get_json()
+    assert claims["total"] == len(store.claims[big]) + (250 - own + 7) // 10
+    generated = {p["id_poliza"] for p in policies[own:]}
+    assert all(c["id_poliza"] in {p["id_poliza"] for p in policies} for c in claims["datos"])
+    assert {c["id_poliza"] for c in claims["datos"]} & generated
+    document = client.get(f"/api/v1/documentos/{policies[-1]['documentos'][0]['id_documento']}", headers=headers)
+    assert document.status_code == 200 and document.data.startswith(b"%PDF")
+    assert page(f"{small}/polizas", 1).get_json()["total"] == len(store.portfolio[small])  # only the large ones

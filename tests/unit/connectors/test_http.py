@@ -612,6 +612,81 @@ def test_nested_operations_keep_the_earlier_deadline(serve: Serve, connect: Conn
     assert http_module._current_op.get() is None
 
 
+def test_a_budget_cuts_each_operation_and_stops_a_fetch_that_runs_out(serve: Serve, connect: Connect) -> None:
+    """A paged fetch: each page has the policy's deadline, the whole fetch its budget (``fetch_deadline``)."""
+    app = Script.of(Reply(sleep=0.3))
+    http = connect(serve(app), deadline=5.0, fetch_deadline=0.8)
+    budget = http.budget("fetch")
+    with http.operation("page 1", within=budget) as first:
+        assert first.deadline_at == budget.ends_at  # the budget ends before the page's own 5 s
+
+    def fetch() -> None:  # ten pages of 0.3 s each, every one well within its own deadline
+        for page in range(10):
+            with http.operation(f"page {page}", within=budget):
+                http.request("GET", "/p")
+
+    took, error = elapsed_of(fetch)
+    assert isinstance(error, InsurerUnavailable)
+    assert took <= 1.2, f"{took:.2f}s for a budget of 0.8s"
+    assert len(app.hits) <= 3
+    unbounded = connect(serve(app), fetch_deadline=None).budget("fetch")
+    assert unbounded.remaining() == float("inf")
+    with http.operation("page", within=unbounded) as page:
+        assert 4.9 <= page.remaining() <= 5.0  # no cap: the page's own deadline
+
+
+def test_read_ahead_keeps_order_and_raises_after_the_items_before_the_error() -> None:
+    def pages() -> Iterator[int]:
+        yield 1
+        yield 2
+        raise InsurerUnavailable("page 3")
+
+    got: list[int] = []
+    with pytest.raises(InsurerUnavailable, match="page 3"):
+        for item in http_module.read_ahead(pages(), depth=2):
+            got.append(item)
+    assert got == [1, 2]
+
+
+def test_read_ahead_works_ahead_of_the_consumer_and_stops_when_closed() -> None:
+    produced: list[int] = []
+    closed = threading.Event()
+
+    def pages() -> Iterator[int]:
+        try:
+            for n in range(100):
+                produced.append(n)
+                yield n
+        finally:
+            closed.set()
+
+    ahead = http_module.read_ahead(pages(), depth=2)
+    assert next(ahead) == 0
+    deadline = time.monotonic() + 2
+    while len(produced) < 4 and time.monotonic() < deadline:  # item 0 taken, 1 and 2 queued, 3 waiting
+        time.sleep(0.01)
+    time.sleep(0.1)
+    assert len(produced) == 4, "it read further ahead than its depth"
+    ahead.close()
+    assert closed.wait(2), "the source was not closed"
+    assert len(produced) == 4
+
+
+def test_read_ahead_runs_in_a_copy_of_the_callers_context(serve: Serve, connect: Connect) -> None:
+    """An operation the caller holds bounds the calls made ahead (a fetch wrapped in one deadline)."""
+    http = connect(serve(Script.of(Reply(sleep=1.0))), deadline=30.0)
+
+    def pages() -> Iterator[Any]:
+        yield http_module.current_operation()
+        yield http.request("GET", "/slow")
+
+    with http.operation("fetch", deadline=0.4) as outer:
+        ahead = http_module.read_ahead(pages())
+        assert next(ahead) is outer
+        took, error = elapsed_of(lambda: next(ahead))
+    assert isinstance(error, InsurerUnavailable) and took <= 0.6
+
+
 # --- logs ---------------------------------------------------------------------------------------
 
 
