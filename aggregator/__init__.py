@@ -15,7 +15,7 @@ from werkzeug.exceptions import NotFound, SecurityError
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
-from aggregator import assets, mail, security
+from aggregator import assets, fragments, mail, security
 from aggregator.config import CONFIGS, load_secret_key
 from aggregator.extensions import babel, compress, csrf, db, htmx, limiter, login_manager, oauth
 from aggregator.forms import masked_csrf_token
@@ -141,6 +141,7 @@ def _init_extensions(app: Flask) -> None:
     # Masked afresh on every page (aggregator/forms.py): compressed pages must not repeat a secret.
     app.jinja_env.globals["csrf_token"] = masked_csrf_token
     compress.init_app(app)  # HTML and fragments: brotli or gzip, as the browser accepts
+    fragments.init_app(app)  # rendered parts of the insurance pages, until a sync changes their data
     limiter.init_app(app)
     babel.init_app(
         app,
@@ -191,6 +192,7 @@ def _register_hooks(app: Flask) -> None:
     from aggregator import jobs
     from aggregator.services import access, sync  # noqa: F401  (sync registers its job handler)
 
+    jobs.init_app(app)  # production refuses to run syncs in the web workers unless told to
     app.before_request(access.guard_unverified)
 
     @app.after_request

@@ -32,6 +32,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(sandbox_command)
     app.cli.add_command(sync_command)
     app.cli.add_command(worker_command)
+    app.cli.add_command(beat_command)
 
 
 def _sandbox_specs() -> dict[str, Any]:
@@ -149,8 +150,22 @@ def create_user(email: str, password: str, full_name: str | None, verified: bool
 @click.option("--port", type=int, default=None, help="default: 8101 for gnp, 8102 for australis")
 @click.option("--seed", type=int, default=2026, show_default=True, help="the fictional data's seed")
 @click.option("--clients", type=int, default=None, help="generate a large portfolio of N clients (load tests)")
-@click.option("--latency-ms", type=int, default=0, show_default=True, help="added to every answer")
-def sandbox_command(slug: str, host: str, port: int | None, seed: int, clients: int | None, latency_ms: int) -> None:
+@click.option("--latency-ms", type=int, default=0, show_default=True, help="every answer takes at least this long")
+@click.option(
+    "--policies-per-client",
+    type=click.IntRange(min=1),
+    default=None,
+    help="every client holds N policies (its own, then generated ones, built page by page)",
+)
+def sandbox_command(
+    slug: str,
+    host: str,
+    port: int | None,
+    seed: int,
+    clients: int | None,
+    latency_ms: int,
+    policies_per_client: int | None,
+) -> None:
     """Serve one insurer's sandbox API alone (fictional data, fault controls at /__sandbox/faults)."""
     specs = _sandbox_specs()
     if slug not in specs:
@@ -159,6 +174,8 @@ def sandbox_command(slug: str, host: str, port: int | None, seed: int, clients: 
     options: dict[str, Any] = {"seed": seed}
     if clients:
         options["clients"] = clients
+    if policies_per_client:
+        options["policies_per_client"] = policies_per_client
     app = spec.make_app(**options)
     from werkzeug.test import Client
 
@@ -183,8 +200,11 @@ def sandbox_command(slug: str, host: str, port: int | None, seed: int, clients: 
 @click.option("--account", "account_ids", type=int, multiple=True, help="only this insurer account id (repeatable)")
 @with_appcontext
 def sync_command(everything: bool, account_ids: tuple[int, ...]) -> None:
-    """Sync the insurer accounts that are due (for cron); with the thread backend, wait for them."""
-    from sqlalchemy import func, select
+    """Sync the insurer accounts that are due (for cron); with the thread backend, wait for them.
+
+    It first reclaims the jobs of processes that died (queued again, or failed after several tries).
+    """
+    from sqlalchemy import func, select, true
 
     from aggregator import jobs
     from aggregator.extensions import db
@@ -193,17 +213,20 @@ def sync_command(everything: bool, account_ids: tuple[int, ...]) -> None:
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     insurers.seed(app)
-    jobs.fail_abandoned()
+    reclaimed = jobs.reclaim_abandoned()
     if everything or account_ids:
-        query = select(InsurerAccount).order_by(InsurerAccount.id)
-        if account_ids:
-            query = query.where(InsurerAccount.id.in_(account_ids))
-        queued = sum(sync.request_sync(a, "schedule") for a in db.session.scalars(query))
+        which = InsurerAccount.id.in_(account_ids) if account_ids else true()
+        queued = len(sync.queue_syncs(which, "schedule")[1])
     else:
         queued = sync.enqueue_due()
     db.session.commit()
     backend = jobs.backend_for(app)
     jobs.dispatch_pending(app)
+    if reclaimed:
+        click.echo(
+            f"jobs of stopped processes: {reclaimed.requeued} queued again, {reclaimed.failed} given up; "
+            f"{reclaimed.resent} queued job(s) sent again"
+        )
     click.echo(f"{queued} insurer account(s) queued for sync ({backend.name} backend)")
     if backend.name == "celery":
         click.echo("the Celery workers run them; see the jobs table for their state")
@@ -217,7 +240,9 @@ def sync_command(everything: bool, account_ids: tuple[int, ...]) -> None:
 
 
 @click.command("worker")
-@click.option("--concurrency", type=int, default=8, show_default=True, help="jobs run at once (threads)")
+@click.option(
+    "--concurrency", type=int, default=16, show_default=True, help="jobs run at once (threads; syncs wait on insurers)"
+)
 @click.option("--loglevel", default="INFO", show_default=True)
 @with_appcontext
 def worker_command(concurrency: int, loglevel: str) -> None:
@@ -228,11 +253,28 @@ def worker_command(concurrency: int, loglevel: str) -> None:
     start_worker(app, concurrency, loglevel)
 
 
+@click.command("beat")
+@click.option("--loglevel", default="INFO", show_default=True)
+@with_appcontext
+def beat_command(loglevel: str) -> None:
+    """Run Celery beat: queue the syncs that are due every SYNC_SCHEDULE_SECONDS (instead of cron's `sync`)."""
+    from aggregator.worker import start_beat
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    start_beat(app, loglevel)
+
+
 @click.command("demo")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
+@click.option(
+    "--policies-per-client",
+    type=click.IntRange(min=1),
+    default=None,
+    help="the demo user's clients hold N policies at each insurer (generated page by page; synced in the background)",
+)
 @with_appcontext
-def demo(host: str, port: int) -> None:
+def demo(host: str, port: int, policies_per_client: int | None) -> None:
     """Create and migrate the database, start the insurer sandboxes, load the demo accounts and serve the portal."""
     from werkzeug.serving import run_simple
 
@@ -240,7 +282,9 @@ def demo(host: str, port: int) -> None:
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     migrate.upgrade(app)
-    sandboxes = _start_demo_sandboxes(host)
+    if policies_per_client:
+        _allow_long_syncs(app)
+    sandboxes = _start_demo_sandboxes(host, policies_per_client) if policies_per_client else _start_demo_sandboxes(host)
     for email, password, name, verified in DEMO_ACCOUNTS:
         ensure_user(email, password, full_name=name, verified=verified)
     linked = seed_demo_profiles(app, DEMO_ACCOUNTS[0][0])
@@ -257,6 +301,14 @@ def demo(host: str, port: int) -> None:
         click.echo("  Insurer sandboxes (fictional data):")
         for name, base, own in sandboxes:
             click.echo(f"    {name:34} {base}{'' if own else '  (already running: yours)'}")
+    if policies_per_client:
+        click.echo(
+            f"  {DEMO_ACCOUNTS[0][0]}'s clients hold {policies_per_client:,} policies at each insurer: their first "
+            "syncs run in the background (minutes for tens of thousands); Mis seguros shows each as it finishes"
+        )
+        for name, _base, own in sandboxes:
+            if not own:
+                click.secho(f"  {name}: already running, so --policies-per-client does not apply to it", fg="yellow")
     from aggregator.demo import MANUAL_PAIRS
 
     click.echo("  Pairs for linking a profile by hand (ID type, ID number, policy number):")
@@ -288,20 +340,43 @@ def data_locations(app: Flask) -> list[tuple[str, str]]:
     ]
 
 
-def _start_demo_sandboxes(host: str) -> list[tuple[str, str, bool]]:
-    """Serve each sandbox on its usual port, unless something (your own ``aggregator sandbox``) already does."""
+def _allow_long_syncs(app: Flask) -> None:
+    """Large demo clients are fetched from sandboxes running in this very process, sharing its CPU: give their
+    syncs an hour (the sync lock, and the whole-fetch cap of the connectors' HTTP policy)."""
+    from aggregator.services import insurers
+
+    app.config["SYNC_LOCK_MINUTES"] = max(float(app.config.get("SYNC_LOCK_MINUTES") or 10), 60.0)
+    policy = dict(app.config.get("CONNECTOR_HTTP_POLICY") or {})
+    policy["fetch_deadline"] = max(float(policy.get("fetch_deadline") or 0), 45 * 60.0)
+    app.config["CONNECTOR_HTTP_POLICY"] = policy
+    insurers.reset_connectors(app)
+
+
+def _start_demo_sandboxes(host: str, policies_per_client: int | None = None) -> list[tuple[str, str, bool]]:
+    """Serve each sandbox on its usual port, unless something (your own ``aggregator sandbox``) already does.
+
+    ``policies_per_client``: the demo user's clients (by the tax IDs of ``DEMO_PAIRS``) hold that many policies,
+    generated page by page when asked for, never all in memory; the sandboxes' other clients are as usual.
+    """
     import socket
     import threading
 
+    from aggregator.demo import DEMO_PAIRS
     from connectors.sandbox import serve
 
+    options: dict[str, Any] = {}
+    if policies_per_client:
+        options = {
+            "policies_per_client": policies_per_client,
+            "large_clients": sorted({p.id_number for p in DEMO_PAIRS}),
+        }
     started = []
     for index, (slug, (cls, spec)) in enumerate(_sandbox_specs().items()):
         port = _sandbox_port(slug, index)
         with socket.socket() as probe:
             taken = probe.connect_ex((host, port)) == 0
         if not taken:
-            server = serve(spec.make_app(), host, port)
+            server = serve(spec.make_app(**options), host, port, quiet=bool(policies_per_client))
             threading.Thread(target=server.serve_forever, name=f"sandbox-{slug}", daemon=True).start()
         started.append((cls.display_name, f"http://{host}:{port}", not taken))
     return started
@@ -348,15 +423,17 @@ def _start_scheduler(app: Flask, every_seconds: float = 60.0) -> None:
         while True:
             time.sleep(every_seconds)
             with app.app_context():
+                from aggregator import jobs
+
                 try:
+                    jobs.reclaim_abandoned()  # jobs a stopped demo left queued or running
                     sync.enqueue_due()
                     db.session.commit()
-                    from aggregator import jobs
-
                     jobs.dispatch_pending(app)
                 except Exception:  # the loop must survive a bad minute (database locked...)
                     current_app.logger.exception("scheduled sync failed")
                     db.session.rollback()
+                    jobs.discard_pending()
 
     threading.Thread(target=loop, name="sync-scheduler", daemon=True).start()
 

@@ -41,6 +41,9 @@ class BaseConfig:
     COMPRESS_ALGORITHM = ["br", "gzip"]
     COMPRESS_MIMETYPES = ["text/html", "text/plain", "text/csv", "application/json", "image/svg+xml"]
     COMPRESS_MIN_SIZE = 1024
+    # Rendered cards, "Requiere atención" and policy pages are kept until a sync changes their data, at
+    # most this long (aggregator/fragments.py; Redis when REDIS_URL is set). 0 turns it off.
+    FRAGMENT_CACHE_SECONDS = 600
 
     WTF_CSRF_TIME_LIMIT: int | None = None  # the token lives as long as the session
     WTF_CSRF_SSL_STRICT = True
@@ -71,11 +74,22 @@ class BaseConfig:
     # HttpPolicy fields (read_timeout, deadline, breaker_threshold...). A dead insurer costs one fast
     # failure per sync while its circuit is open; after 10 s one trial call may find it back.
     CONNECTOR_HTTP_POLICY: dict[str, float] | None = {"breaker_cooldown": 10.0}
-    JOBS_BACKEND = "thread"  # inline | thread | celery
+    JOBS_BACKEND = "thread"  # inline | thread | celery (the production default: see ProductionConfig)
+    JOBS_THREAD_IN_PRODUCTION = False  # production refuses the thread backend (syncs in the web workers) unless true
+    # A running job's process refreshes its heartbeat every quarter lease; a job silent for a whole lease
+    # was abandoned by a process that died, and is queued again (failed after JOBS_MAX_ATTEMPTS tries).
+    JOBS_LEASE_SECONDS = 60
+    JOBS_MAX_ATTEMPTS = 3
+    JOBS_REQUEUE_MINUTES = 10  # a job still queued after this long lost its message: it is sent again
+    CELERY_QUEUE = "aggregator"  # Celery queue of the jobs (and "<queue>.bulk" for batches); names the permits too
+    SYNC_SCHEDULE_SECONDS = 60  # how often Celery beat (`aggregator beat`) queues the syncs that are due
     # Thread backend: workers per lane (one lane per insurer). More workers than the insurer's
     # concurrency, so that one sync's database work overlaps the next one's insurer call.
     JOBS_LANE_WORKERS = 12
-    SYNC_CONCURRENCY_PER_INSURER = 8  # syncs talking to one insurer at once, per process
+    # Syncs talking to one insurer at once: across every Celery worker (a Redis semaphore) with the celery
+    # backend, per process with the thread backend. A permit whose holder died returns after SYNC_PERMIT_SECONDS.
+    SYNC_CONCURRENCY_PER_INSURER = 8
+    SYNC_PERMIT_SECONDS = 30
     SYNC_INTERVAL_MINUTES = 360
     SYNC_RETRY_BASE_MINUTES = 2
     SYNC_LOCK_MINUTES = 10  # a sync older than this is presumed dead and may be taken over
@@ -121,6 +135,7 @@ class ProductionConfig(BaseConfig):
     """Behind TLS: secure cookies, strict CSRF referrer checks."""
 
     ENV_NAME = "production"
+    JOBS_BACKEND = "celery"  # syncs run in `aggregator worker` processes, never in the web workers
 
 
 class TestingConfig(DevelopmentConfig):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
-from functools import lru_cache
 from typing import Any
 
 from flask import Flask, current_app, g, has_request_context, request
@@ -40,9 +39,9 @@ def select_locale() -> str:
     return best or current_app.config["BABEL_DEFAULT_LOCALE"]
 
 
-@lru_cache(maxsize=16384)
 def format_cents(cents: int, currency: str, lang: str, show_code: bool) -> str:
-    """The portal's one money format per language, from integer cents (cached: pages repeat amounts).
+    """The portal's one money format per language, from integer cents (a little arithmetic: no cache that
+    the data could outgrow; lists use ``presenters.Formatter``, which prepares each currency once).
 
     Spanish '$1.873.272,50', English '$1,873,272.50'; with ``show_code`` (the user's data holds more
     than one currency) the ISO code replaces the symbol: 'MXN 1.873.272,50', 'ARS 156.106,00'.
@@ -107,6 +106,11 @@ def _translations() -> Any:
     babel_ctx = _get_current_context()
     app_ctx.g.coberta_translations = (getattr(babel_ctx, "babel_locale", None), translations)
     return translations
+
+
+def translations() -> Any:
+    """This context's translations, looked up once per context and locale (for code that translates a lot)."""
+    return _translations()
 
 
 def install_fast_gettext(app: Flask) -> None:

@@ -39,8 +39,8 @@ def gunicorn(env: dict[str, str], workers: int = 2, threads: int = 4) -> Iterato
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            with contextlib.suppress(requests.ConnectionError):
-                if requests.get(base + "/healthz", timeout=2).ok:
+            with contextlib.suppress(requests.RequestException):  # not up yet, or busy starting (a loaded machine)
+                if requests.get(base + "/healthz", timeout=5).ok:
                     break
             time.sleep(0.2)
         else:
@@ -53,11 +53,22 @@ def gunicorn(env: dict[str, str], workers: int = 2, threads: int = 4) -> Iterato
 
 @dataclass(frozen=True)
 class Result:
-    """Requests per second of one path, and how many answers were not 2xx/3xx."""
+    """Requests per second of one path, how many answers were not 2xx/3xx, and the latency percentiles (ms)."""
 
     path: str
     rps: float
     errors: int
+    p50: float = 0.0
+    p99: float = 0.0
+
+
+_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def _percentile(out: str, which: str) -> float:
+    """A percentile of wrk's "Latency Distribution" (``--latency``), in milliseconds."""
+    found = re.search(rf"^\s*{which}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+    return float(found.group(1)) * _UNITS_MS[found.group(2)] if found else 0.0
 
 
 def wrk(base: str, path: str, *, seconds: int, connections: int, cookie: str | None = None) -> Result:
@@ -76,4 +87,4 @@ def wrk(base: str, path: str, *, seconds: int, connections: int, cookie: str | N
     out = subprocess.run([*cmd, base + path], capture_output=True, text=True, check=True).stdout  # noqa: S603
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    return Result(path, rps, int(bad.group(1)) if bad else 0)
+    return Result(path, rps, int(bad.group(1)) if bad else 0, _percentile(out, "50"), _percentile(out, "99"))

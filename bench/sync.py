@@ -3,14 +3,15 @@
     python -m bench.sync [--profiles 1000] [--latency-ms 75] [--database-url postgresql+psycopg://...]
 
 The GNP and Australis sandboxes run in two separate processes (their CPU is not the portal's), each
-generated with ``--profiles`` clients and every API response held ``--latency-ms``; each counts the
-HTTP requests it serves. A fresh portal database (SQLite in a temp dir, or ``--database-url``: an
-empty PostgreSQL database, its tables dropped and re-created) gets ``--profiles`` client profiles,
-each with an account at both insurers (profile i holds the i-th client of each sandbox, the client
-refs read from the sandbox processes' own data). Then, with the portal's default settings — the
-``thread`` job backend, ``JOBS_LANE_WORKERS`` workers per insurer lane, ``SYNC_CONCURRENCY_PER_INSURER``
-fetches at once per insurer — the scheduler's ``sync.enqueue_due()`` queues every account, the jobs
-are dispatched, and the clock stops when the last one is finished. Wall time includes the enqueue.
+generated with ``--profiles`` clients and every API response taking at least ``--latency-ms``; each
+counts the HTTP requests it serves. The portal database (SQLite in a temp dir, or ``--database-url``:
+any PostgreSQL database, used or not: every table it holds is dropped and the schema migrated afresh)
+gets ``--profiles`` client profiles, each with an account at both insurers (profile i holds the i-th
+client of each sandbox, the client refs read from the sandbox processes' own data). Then, with the
+portal's default settings — the ``thread`` job backend, ``JOBS_LANE_WORKERS`` workers per insurer lane,
+``SYNC_CONCURRENCY_PER_INSURER`` fetches at once per insurer — the scheduler's ``sync.enqueue_due()``
+queues every account, the jobs are dispatched, and the clock stops when the last one is finished.
+Wall time includes the enqueue.
 
 Bound: the syncs of one insurer can go no faster than its requests × latency ÷ the concurrency
 allowed towards it, min(JOBS_LANE_WORKERS, SYNC_CONCURRENCY_PER_INSURER); the bound is the larger
@@ -38,8 +39,9 @@ from bench.harness import ROOT
 STATS = "/__bench/stats"
 
 
-def serve_insurer(slug: str, clients: int, latency_ms: int) -> None:
-    """Entry point of a sandbox process: serve ``slug`` with ``clients`` clients; print port and client refs."""
+def serve_insurer(slug: str, clients: int, latency_ms: int, options: dict[str, Any] | None = None) -> None:
+    """Entry point of a sandbox process: serve ``slug`` with ``clients`` clients (0: its own book) and
+    ``options`` for ``make_app`` (``policies_per_client``...); print its port, client refs and refs by tax ID."""
     import logging
 
     from bench.connectors import Tap
@@ -50,15 +52,18 @@ def serve_insurer(slug: str, clients: int, latency_ms: int) -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     spec = discover()[slug].sandbox()
     assert spec is not None, f"{slug} ships no sandbox"
-    app = spec.make_app(clients=clients, faults=Faults(latency_ms=latency_ms))
+    app = spec.make_app(clients=clients or None, faults=Faults(latency_ms=latency_ms), **(options or {}))
+    by_tax_id: dict[str, str]
     if slug == "gnp":
         from connectors.gnp.sandbox import sandbox_of
 
-        refs = list(sandbox_of(app).store.clients)
+        store = sandbox_of(app).store
+        refs, by_tax_id = list(store.clients), dict(store.by_rfc)
     else:
         refs = list(app.sandbox.store.customers)
+        by_tax_id = {number: ref for (_kind, number), ref in app.sandbox.store.by_tax_id.items()}
     server = serve(Tap(app, latency_ms))
-    print(json.dumps({"port": server.port, "clients": refs}), flush=True)
+    print(json.dumps({"port": server.port, "clients": refs, "by_tax_id": by_tax_id}), flush=True)
     server.serve_forever()
 
 
@@ -69,16 +74,21 @@ class InsurerProcess:
     slug: str
     base: str
     client_refs: list[str]
+    refs_by_tax_id: dict[str, str]
 
     def requests_served(self) -> int:
         return int(requests.get(self.base + STATS, timeout=5).json()["calls"])
 
 
 @contextlib.contextmanager
-def insurer_process(slug: str, clients: int, latency_ms: int) -> Iterator[InsurerProcess]:
-    code = "import sys; from bench.sync import serve_insurer as s; s(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))"
+def insurer_process(slug: str, clients: int, latency_ms: int, **options: Any) -> Iterator[InsurerProcess]:
+    """Run ``serve_insurer`` in a child Python process; yields the portal's view of it."""
+    code = (
+        "import json, sys; from bench.sync import serve_insurer as s; "
+        "s(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), json.loads(sys.argv[4]))"
+    )
     proc = subprocess.Popen(  # noqa: S603 - our own command line
-        [sys.executable, "-c", code, slug, str(clients), str(latency_ms)],
+        [sys.executable, "-c", code, slug, str(clients), str(latency_ms), json.dumps(options)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
@@ -90,26 +100,34 @@ def insurer_process(slug: str, clients: int, latency_ms: int) -> Iterator[Insure
         if not line.startswith("{"):
             raise RuntimeError(f"the {slug} sandbox process did not start (printed {line!r})")
         info = json.loads(line)
-        yield InsurerProcess(slug, f"http://127.0.0.1:{info['port']}", list(info["clients"]))
+        yield InsurerProcess(slug, f"http://127.0.0.1:{info['port']}", list(info["clients"]), info["by_tax_id"])
     finally:
         proc.terminate()
         proc.wait(timeout=10)
 
 
+def reset_database(database_url: str) -> None:
+    """Drop every table the database holds, whatever made them (a previous bench, the tests, migrations of
+    another revision), so that the migrations start from nothing: benches accept a used database."""
+    from sqlalchemy import MetaData
+
+    from aggregator.db import make_engine
+
+    engine = make_engine(database_url)
+    found = MetaData()
+    found.reflect(engine)
+    found.drop_all(engine)
+    engine.dispose()
+
+
 def make_portal(database_url: str, sandboxes: dict[str, InsurerProcess], instance: str) -> Any:
-    """The portal app with its default job and sync settings, its connectors pointed at the sandbox processes."""
+    """The portal app with its default job and sync settings, its connectors pointed at the sandbox processes,
+    on an emptied database (see ``reset_database``) migrated to head."""
     from aggregator import create_app, migrate
     from connectors.registry import discover
 
     os.environ["AGGREGATOR_INSTANCE_PATH"] = instance
-    if not database_url.startswith("sqlite"):
-        from aggregator.db import Base, make_engine
-
-        engine = make_engine(database_url)
-        Base.metadata.drop_all(engine)
-        with engine.begin() as conn:
-            conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
-        engine.dispose()
+    reset_database(database_url)
     settings = {}
     for slug, sandbox in sandboxes.items():
         spec = discover()[slug].sandbox()
@@ -216,7 +234,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profiles", type=int, default=1000)
     parser.add_argument("--latency-ms", type=int, default=75)
-    parser.add_argument("--database-url", default=None, help="an empty PostgreSQL database; default: SQLite")
+    parser.add_argument("--database-url", default=None, help="a PostgreSQL database (emptied first); default: SQLite")
     args = parser.parse_args()
 
     with contextlib.ExitStack() as stack:

@@ -10,8 +10,8 @@ computed beforehand and not timed) with ``conn.execute(insert(table), rows)`` in
 schema, and commits. Ratio = baseline time / upsert time over the same row count (target ≥ 0.30).
 A second line re-applies the portfolio with ~10% of the policies changed (against an idempotent
 re-sync of the rest), and a third the identical portfolio again (nothing written). SQLite in a temp
-directory by default; ``--database-url`` points at an empty PostgreSQL database (its tables are dropped
-and re-created). Rounds are interleaved; the median is reported.
+directory by default; ``--database-url`` points at a PostgreSQL database (every table it holds is dropped,
+the schema created afresh). Rounds are interleaved; the median is reported.
 """
 
 from __future__ import annotations
@@ -187,9 +187,10 @@ class Database:
 def _fresh(url: str) -> Database:
     from aggregator.db import Base, make_engine
     from aggregator.models import ClientProfile, Insurer, InsurerAccount
+    from bench.sync import reset_database
 
+    reset_database(url)  # a used database too: every table it holds goes, whatever made it
     engine = make_engine(url)
-    Base.metadata.drop_all(engine)
     Base.metadata.create_all(engine)
     with Session(engine) as session:
         insurer = Insurer(slug="bench", name="Bench", country="MX", currency="MXN")

@@ -256,6 +256,9 @@ def _clean_state(request: pytest.FixtureRequest) -> Iterator[None]:
             for table in reversed(Base.metadata.sorted_tables):
                 conn.execute(table.delete())
         limiter.reset()
+        from aggregator import fragments
+
+        fragments.clear()
     from aggregator.services.insurers import reset_connectors
     from connectors.http import reset_breakers
 

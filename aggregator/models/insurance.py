@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -145,6 +146,13 @@ class InsurerAccount(Base):
         return self.health
 
 
+# A current policy: in force or waiting for a payment, and still sent by its insurer. Partial indexes say it
+# with these literal values, and the queries that should use them say it the same way (``portfolio.live``).
+LIVE_STATUSES = ("in_force", "pending_payment")
+LIVE_SQL = "removed_upstream_at IS NULL AND status IN ('in_force', 'pending_payment')"
+_LIVE_ONLY: dict[str, Any] = {"sqlite_where": text(LIVE_SQL), "postgresql_where": text(LIVE_SQL)}  # partial index
+
+
 class Policy(Base):
     """The local copy of one insurer policy as one client account receives it.
 
@@ -157,6 +165,19 @@ class Policy(Base):
     __table_args__ = (
         UniqueConstraint("account_id", "external_id", name="uq_policies_account_external"),
         Index("ix_policies_insurer_external", "insurer_id", "external_id"),
+        # Migration 0007: the orders the pages read, per account. "Mis seguros" shows current policies by
+        # default: their cards by line and term end, and their count per line, come from a partial index of
+        # current policies only (smaller, and counted without reading a row); so do what needs attention.
+        Index("ix_policies_account_line_term", "account_id", "line", "term_end", "id", "status", "removed_upstream_at"),
+        # (SQLite reads a row for a column of the predicate unless the index holds it: status and removal; the
+        # next due date serves the "receipt overdue" filter.)
+        Index(
+            "ix_policies_live_line_term",
+            *("account_id", "line", "term_end", "id", "status", "removed_upstream_at", "next_due_date"),
+            **_LIVE_ONLY,
+        ),
+        Index("ix_policies_live_next_due", "account_id", "next_due_date", "id", **_LIVE_ONLY),
+        Index("ix_policies_live_term", "account_id", "term_end", "id", **_LIVE_ONLY),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -234,6 +255,8 @@ class Claim(Base):
     __table_args__ = (
         UniqueConstraint("account_id", "external_id", name="uq_claims_account_external"),
         Index("ix_claims_policy", "policy_id"),
+        Index("ix_claims_account_reported", "account_id", "reported_at", "id"),  # "Siniestros", newest first, paged
+        Index("ix_claims_account_waiting", "account_id", "waiting_on_client", "reported_at", "id"),  # attention
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -315,6 +338,11 @@ class Job(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(String(300))
+    # The last time something vouched for the job: handed it to a backend (queued) or, every few seconds
+    # while it runs, the process running it. A running job whose heartbeat is older than the lease was
+    # abandoned by a process that died; a queued one this old lost its message (jobs.reclaim_abandoned).
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=utcnow)
+    worker: Mapped[str | None] = mapped_column(String(120))  # host:pid of the process running it, for operators
 
 
 class LinkThrottle(Base):

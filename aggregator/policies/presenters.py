@@ -1,28 +1,30 @@
 """Words and formats for insurance data on screen: labels, badges, health in user words, money in cents.
 
-Registered on the app as template globals and filters by the ``policies`` blueprint. Formatting
-results are cached per (value, language): the dashboard renders the same amounts and dates on
-every visit, and Babel's formatting is the costliest part of a row.
+Registered on the app as template globals and filters by the ``policies`` blueprint. What formatting
+needs is prepared once per language or currency (date patterns, month names, money prefixes), never
+cached per value: a large portfolio would outgrow any such cache (issue 9).
 """
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from functools import lru_cache
 from typing import Any
 
-from babel.dates import format_date as babel_format_date
+import flask_babel
+from babel import Locale
+from babel.dates import get_date_format as babel_get_date_format
+from babel.dates import parse_pattern
 from flask import Blueprint, g, has_request_context, url_for
-from flask_babel import gettext, ngettext
 from flask_babel import lazy_gettext as _l
 from flask_babel import lazy_pgettext as _pl
 from flask_login import current_user
 
-from aggregator.i18n import current_lang, datetime_short, format_cents
+from aggregator.i18n import CURRENCY_SYMBOLS, NBSP, current_lang, datetime_short, format_cents, translations
 
 GRACE_DAYS = 30  # a receipt's grace period when the insurer does not say (seeds 000 and 004)
 
@@ -75,6 +77,40 @@ def _lang() -> str:
     return current_lang()
 
 
+# Flask-Babel looks its domain, locale and catalogue up again on every call and every ``str()`` of a lazy
+# string: about a hundred times for one "Mis seguros" (bench.pages). These go through the catalogue
+# looked up once per request (``i18n.translations``), with Flask-Babel's own semantics.
+
+
+def gettext(string: str, **variables: Any) -> str:
+    """``flask_babel.gettext``, cheaper."""
+    found: str = translations().ugettext(string)
+    return found % variables if variables else found
+
+
+def ngettext(singular: str, plural: str, num: int, **variables: Any) -> str:
+    """``flask_babel.ngettext``, cheaper."""
+    variables.setdefault("num", num)
+    found: str = translations().ungettext(singular, plural, num)
+    return found % variables
+
+
+def text(value: Any) -> str:
+    """A lazy string (``_l``, ``_pl``) in this request's language, cheaper than ``str()``.
+
+    Reads the function and arguments a Flask-Babel ``LazyString`` keeps (``_func``, ``_args``, ``_kwargs``);
+    tests/unit/test_presenters.py fails if Flask-Babel stops keeping them so.
+    """
+    func = getattr(value, "_func", None)
+    if func is flask_babel.gettext:
+        return gettext(*value._args, **value._kwargs)
+    if func is flask_babel.pgettext:
+        context, string = value._args
+        found: str = translations().upgettext(context, string)
+        return found % value._kwargs if value._kwargs else found
+    return str(value)
+
+
 LINE_LABELS = {
     "auto": _l("Cars"),
     "gmm": _l("Major medical"),
@@ -96,6 +132,7 @@ STATUS_FILTER_LABELS = {  # short: a select on a phone shows its value in about 
     "pending_payment": _l("Payment pending"),
     "expired": _pl("policies", "Expired"),
     "cancelled": _pl("policies", "Cancelled"),
+    "overdue": _l("Receipt overdue"),  # current policies with a receipt past its due date
 }
 CLAIM_STATUS_LABELS = {
     "open": _l("Open"),
@@ -151,14 +188,14 @@ CARD_TEXTS = {
 
 def card_texts() -> dict[str, str]:
     """The policy card's texts in the user's language, with their placeholders left in."""
-    return {key: str(value) for key, value in CARD_TEXTS.items()}
+    return {key: text(value) for key, value in CARD_TEXTS.items()}
 
 
 def _label(table: dict[str, Any], value: str, default: str | None = None) -> str:
     found = table.get(value)
     if found is None:
         found = table.get(default) if default else None
-    return str(found) if found is not None else value
+    return text(found) if found is not None else value
 
 
 def line_label(line: str) -> str:
@@ -178,13 +215,13 @@ def policy_status_label(status: str) -> str:
 
 def policy_status_labels() -> dict[str, str]:
     """Every policy status in the user's words (translated once per page, not once per row)."""
-    return {key: str(value) for key, value in POLICY_STATUS_LABELS.items()}
+    return {key: text(value) for key, value in POLICY_STATUS_LABELS.items()}
 
 
 def status_filter_label(value: str) -> str:
     """The options of the dashboard's status filter."""
     if value in STATUS_FILTER_LABELS:
-        return str(STATUS_FILTER_LABELS[value])
+        return text(STATUS_FILTER_LABELS[value])
     return policy_status_label(value)
 
 
@@ -210,7 +247,7 @@ def claim_status_label(status: str) -> str:
 
 def claim_status_labels() -> dict[str, str]:
     """Every claim status in the user's words, for lists."""
-    return {key: str(value) for key, value in CLAIM_STATUS_LABELS.items()}
+    return {key: text(value) for key, value in CLAIM_STATUS_LABELS.items()}
 
 
 def receipt_status_label(status: str) -> str:
@@ -308,6 +345,13 @@ def note_currencies(accounts: Iterable[Any]) -> None:
     g.coberta_show_codes = len({code for a in accounts for code in (a.currencies or ())}) > 1
 
 
+def money_prefix(currency: str, show_code: bool) -> str:
+    """What precedes an amount: its symbol, or its ISO code when the user holds several currencies (or the
+    currency has no symbol of its own); the same rule as ``format_cents``."""
+    code = currency.upper()
+    return code + NBSP if show_code else CURRENCY_SYMBOLS.get(code, code + NBSP)
+
+
 def money_cents(amount: int | None, currency: str | None = "MXN") -> str:
     """'$1.234,50' (Spanish) or '$1,234.50' (English) from 123450 cents; 'MXN 1.234,50' when the user
     holds more than one currency."""
@@ -316,14 +360,66 @@ def money_cents(amount: int | None, currency: str | None = "MXN") -> str:
     return format_cents(int(amount), currency or "MXN", _lang(), show_currency_codes())
 
 
-@lru_cache(maxsize=4096)
+# Babel formats a date in about 10 µs; a page of cards shows a few dozen. Each pattern is prepared once per
+# language (month names and field order from Babel's own data), so a date costs one string format and no
+# cache keyed by dates is needed: the data never outgrows anything (issue 9).
+_DATE_FIELDS: dict[str, Any] = {
+    "d": lambda d, months: str(d.day),
+    "dd": lambda d, months: f"{d.day:02d}",
+    "M": lambda d, months: str(d.month),
+    "MM": lambda d, months: f"{d.month:02d}",
+    "MMM": lambda d, months: months["abbreviated"][d.month],
+    "MMMM": lambda d, months: months["wide"][d.month],
+    "y": lambda d, months: str(d.year),
+    "yyyy": lambda d, months: f"{d.year:04d}",
+}
+
+
+class DateStyle:
+    """One date pattern in one language, prepared once: Babel's result for a fraction of its cost."""
+
+    __slots__ = ("_fields", "_format", "_locale", "_months", "_pattern")
+
+    def __init__(self, pattern: str, lang: str) -> None:
+        self._locale = Locale.parse(lang)
+        self._pattern = (
+            babel_get_date_format("medium", locale=self._locale) if pattern == "medium" else parse_pattern(pattern)
+        )
+        self._format: str = str(self._pattern.format)  # '%(d)s %(MMM)s %(y)s': Babel's own field order
+        keys = re.findall(r"%\((\w+)\)s", self._format)
+        # A field this class does not know (eras, weekdays...) leaves the pattern to Babel, call by call.
+        self._fields = [(k, _DATE_FIELDS[k]) for k in keys] if all(k in _DATE_FIELDS for k in keys) else None
+        self._months = {
+            "abbreviated": dict(self._locale.months["format"]["abbreviated"]),
+            "wide": dict(self._locale.months["format"]["wide"]),
+        }
+
+    def __call__(self, value: date) -> str:
+        """``value`` in this pattern and language."""
+        if self._fields is None:
+            return str(self._pattern.apply(value, self._locale))
+        months = self._months
+        return str(self._format % {key: fn(value, months) for key, fn in self._fields})
+
+
+_styles: dict[tuple[str, str], DateStyle] = {}
+
+
+def date_style(kind: str, lang: str) -> DateStyle:
+    """The prepared 'medium' date or 'day_month' of a language (two languages: four objects in all)."""
+    found = _styles.get((kind, lang))
+    if found is None:
+        pattern = "medium" if kind == "medium" else ("d MMM" if lang.startswith("es") else "MMM d")
+        found = _styles[(kind, lang)] = DateStyle(pattern, lang)
+    return found
+
+
 def _day(value: date, lang: str) -> str:
-    return babel_format_date(value, "medium", locale=lang)
+    return date_style("medium", lang)(value)
 
 
-@lru_cache(maxsize=4096)
 def _day_month(value: date, lang: str) -> str:
-    return babel_format_date(value, "d MMM" if lang.startswith("es") else "MMM d", locale=lang)
+    return date_style("day_month", lang)(value)
 
 
 def day_short(value: date | None, today: date | None = None) -> str:
@@ -337,7 +433,7 @@ def day_short(value: date | None, today: date | None = None) -> str:
 
 
 def day(value: date | datetime | None) -> str:
-    """A medium date in the user's language (dates only; cached)."""
+    """A medium date in the user's language (dates only)."""
     if value is None:
         return "—"
     if isinstance(value, datetime):
@@ -345,42 +441,69 @@ def day(value: date | datetime | None) -> str:
     return _day(value, _lang())
 
 
-@lru_cache(maxsize=256)
 def _open_claims(count: int, lang: str) -> str:
     return ngettext("%(num)d open claim", "%(num)d open claims", count)
 
 
 class Formatter:
-    """Money and dates in one language, decided once per page (lists format many values)."""
+    """Money, numbers and dates in one language, decided once per page (lists format many values).
 
-    __slots__ = ("codes", "lang")
+    What depends on the language and the currency (the date patterns, each currency's prefix) is prepared
+    once; a value then costs a little arithmetic and one string format. Nothing is cached by value.
+    """
 
-    def __init__(self, lang: str, codes: bool = False) -> None:
+    __slots__ = ("_claims", "_day", "_prefixes", "codes", "lang")
+
+    def __init__(self, lang: str, codes: bool | None = False) -> None:
         self.lang = lang
-        self.codes = codes
+        self.codes = codes  # None: decided by the first amount (``show_currency_codes``: maybe a query)
+        self._day = date_style("medium", lang)
+        self._prefixes: dict[str, str] = {}
+        self._claims: dict[int, str] = {}  # "2 open claims": a handful of counts per page
 
     def money(self, amount: int | None, currency: str | None = "MXN") -> str:
         """Like the ``money_cents`` filter."""
         if amount is None:
             return "—"
-        return format_cents(int(amount), currency or "MXN", self.lang, self.codes)
+        code = currency or "MXN"
+        prefix = self._prefixes.get(code)
+        if prefix is None:
+            if self.codes is None:
+                self.codes = show_currency_codes()
+            prefix = self._prefixes[code] = money_prefix(code, self.codes)
+        cents = int(amount)
+        units, rest = divmod(abs(cents), 100)
+        return ("-" if cents < 0 else "") + prefix + self.number(units) + ("," if self._es else ".") + f"{rest:02d}"
+
+    @property
+    def _es(self) -> bool:
+        return self.lang.startswith("es")
+
+    def number(self, value: int) -> str:
+        """A whole number with the language's thousands separator: '50.000' / '50,000'."""
+        grouped = f"{value:,}"
+        return grouped.replace(",", ".") if self._es else grouped
 
     def open_claims(self, count: int) -> str:
         """'2 open claims', pluralised in the page's language."""
-        return _open_claims(count, self.lang)
+        found = self._claims.get(count)
+        if found is None:
+            found = self._claims[count] = _open_claims(count, self.lang)
+        return found
 
     def day(self, value: date | None) -> str:
         """Like the ``day`` filter."""
         if value is None:
             return "—"
-        return _day(value, self.lang)
+        return self._day(value)
 
 
 def formatter() -> Formatter:
-    """A formatter for the current request's language and user."""
-    return Formatter(_lang(), show_currency_codes())
+    """A formatter for the current request's language and user (a page that shows no amount asks nothing)."""
+    return Formatter(_lang(), None)
 
 
+@dataclass(slots=True)
 class Card:
     """One policy card of "Mis seguros", every text ready: the template only places them.
 
@@ -388,51 +511,50 @@ class Card:
     same work done through template calls.
     """
 
-    __slots__ = (
-        "age",
-        "claims",
-        "due",
-        "due_overdue",
-        "id",
-        "insured",
-        "insurer_name",
-        "insurer_slug",
-        "insurer_status",
-        "meta",
-        "number",
-        "product",
-        "removed",
-        "renewal",
-        "status",
-        "status_class",
-        "status_label",
-    )
-
-    def __init__(self, **values: Any) -> None:
-        for key, value in values.items():
-            setattr(self, key, value)
+    id: int
+    number: str
+    product: str
+    insured: str | None
+    status: str
+    status_label: str
+    status_class: str
+    insurer_status: str
+    insurer_name: str
+    insurer_slug: str
+    meta: str
+    due: str | None
+    due_overdue: bool
+    renewal: str | None
+    claims: str | None
+    removed: bool
+    age: str | None
 
 
 def policy_cards(
-    rows: list[Any], accounts: dict[int, Any], ages: dict[int, str], many_profiles: bool, today: date, window: date
+    rows: Iterable[Any], accounts: Mapping[int, Any], many_profiles: bool, today: date, window: date
 ) -> list[Card]:
-    """The cards of these dashboard rows; ``accounts`` by id (with insurer and profile), ``ages`` of stale ones."""
+    """The cards of these dashboard rows; ``accounts``: rows of ``portfolio.account_rows`` by id."""
+    from aggregator.services.portfolio import PROBLEM_STATUSES  # the read side; imported late (it imports the models)
+
     f = formatter()
     t = card_texts()
     labels = policy_status_labels()
+    ages: dict[int, str | None] = {}  # the data's age of the accounts in trouble among these cards
     cards = []
     for p in rows:
         acc = accounts[p.account_id]
         meta = t["group"] % {"holder": p.holder_name} if p.group_policy else p.holder_name
-        if many_profiles and (p.group_policy or acc.profile.name != p.holder_name):
-            meta = f"{meta} · " + t["profile"] % {"name": acc.profile.name}
+        if many_profiles and (p.group_policy or acc.profile_name != p.holder_name):
+            meta = f"{meta} · " + t["profile"] % {"name": acc.profile_name}
         due = None
         overdue = False
         if p.next_due_date:
             overdue = p.next_due_date < today
             text = t["overdue"] if overdue else t["next"]
             due = text % {"date": f.day(p.next_due_date)} + " · " + f.money(p.next_due_cents, p.currency)
-        age = ages.get(acc.id)
+        if acc.id not in ages:
+            ages[acc.id] = datetime_short(acc.last_success_at) if acc.status in PROBLEM_STATUSES else None
+        age = ages[acc.id]
         cards.append(
             Card(
                 id=p.id,
@@ -443,8 +565,8 @@ def policy_cards(
                 status_label=labels.get(p.status, p.status),
                 status_class=POLICY_STATUS_CLASS.get(p.status, "text-bg-secondary"),
                 insurer_status=p.insurer_status,
-                insurer_name=acc.insurer.name,
-                insurer_slug=acc.insurer.slug,
+                insurer_name=acc.insurer_name,
+                insurer_slug=acc.insurer_slug,
                 meta=meta,
                 due=due,
                 due_overdue=overdue,
@@ -539,11 +661,17 @@ def split_coverages(coverages: Sequence[Any]) -> tuple[list[Any], list[Any]]:
     return [c for c in coverages if c.covered], [c for c in coverages if not c.covered]
 
 
+ATTENTION_SHOWN = 3  # things of one kind listed in "Requiere atención"; the others are counted in one line
+
+
 @dataclass
 class AttentionItem:
-    """One thing that needs the client: an overdue receipt, a claim waiting for them, a renewal, a connection."""
+    """One thing that needs the client: an overdue receipt, a claim waiting for them, a renewal, a connection.
 
-    kind: str  # overdue | lapsed | claim | renewal | connection
+    Kind 'more' stands for ``count`` further things of one kind, with a link to where they all are.
+    """
+
+    kind: str  # overdue | lapsed | claim | renewal | connection | more
     tone: str  # danger | warning | info
     icon: str
     title: str
@@ -551,6 +679,8 @@ class AttentionItem:
     href: str
     action: str
     detail: str | None = None
+    count: int = 1
+    at_least: bool = False  # 'more': only the first of them were read, there may be others
 
 
 @dataclass
@@ -569,15 +699,35 @@ class Payment:
     state_class: str
 
 
+def _capped(
+    items: list[AttentionItem], total: int, complete: bool, title: Any, href: str, action: str
+) -> list[AttentionItem]:
+    """The first ``ATTENTION_SHOWN`` items of a kind; when there are more, one 'more' line that counts them
+    (as '27+' when only the first of them were read) and links to where they all are."""
+    shown = items[:ATTENTION_SHOWN]
+    hidden = total - len(shown)
+    if hidden <= 0:
+        return shown
+    count = str(hidden) if complete else f"{hidden}+"
+    text = title(hidden, count)
+    more = AttentionItem("more", shown[0].tone, "plus-lg", text, "", href, action, count=hidden, at_least=not complete)
+    return [*shown, more]
+
+
 def attention_items(attention: Any, accounts: Mapping[int, Any], today: date) -> list[AttentionItem]:
-    """What needs the client, most urgent first: overdue receipts, claims waiting for them, connections, renewals."""
+    """What needs the client, most urgent first: overdue receipts, claims waiting for them, connections, renewals.
+
+    ``accounts``: rows of ``portfolio.account_rows`` by id. A few of each kind are listed, whatever their
+    number; a last line counts the others and links to them.
+    """
+    from aggregator.services import portfolio  # the read side; imported late (it imports the models)
+
     f = formatter()
-    items: list[AttentionItem] = []
-    for r in attention.due:
-        if r.due_date > today or (r.due_date == today and r.status == "pending"):
-            continue  # not overdue: it is an upcoming payment
+    receipts: list[AttentionItem] = []
+    overdue_rows = [r for r in attention.due if r.due_date < today or (r.due_date == today and r.status != "pending")]
+    for r in overdue_rows[:ATTENTION_SHOWN]:
         account = accounts[r.account_id]
-        insurer = account.insurer.name
+        insurer = account.insurer_name
         amount = f.money(r.amount_cents, r.currency)
         end = grace_end(r.due_date, r.grace_until)
         href = url_for("policies.detail", policy_id=r.policy_id)
@@ -590,11 +740,11 @@ def attention_items(attention: Any, accounts: Mapping[int, Any], today: date) ->
                 due=due,
                 grace=day_short(end, today),
             )
-            items.append(
+            receipts.append(
                 AttentionItem("overdue", "danger", "exclamation-circle", title, text, href, gettext("See the policy"))
             )
         else:
-            phone = assistance_phone(phones_for(account.insurer.support_phones, r.line, account.profile.country))
+            phone = assistance_phone(phones_for(r.phones, r.line, account.country))
             text = gettext(
                 "Your %(amount)s receipt was due on %(due)s and its grace period ended on %(grace)s: "
                 "%(insurer)s may cancel the policy.",
@@ -609,17 +759,26 @@ def attention_items(attention: Any, accounts: Mapping[int, Any], today: date) ->
                 )
             else:
                 text += " " + gettext("Call %(insurer)s to know where it stands.", insurer=insurer)
-            items.append(
+            receipts.append(
                 AttentionItem("lapsed", "danger", "exclamation-triangle", title, text, href, gettext("See the policy"))
             )
-    for c in attention.waiting:
-        insurer = accounts[c.account_id].insurer.name
+    receipts = _capped(
+        receipts,
+        len(overdue_rows),
+        len(overdue_rows) < portfolio.OVERDUE_READ,
+        lambda n, count: ngettext("%(count)s more overdue receipt", "%(count)s more overdue receipts", n, count=count),
+        url_for("portal.dashboard", status="overdue"),
+        gettext("See the policies"),
+    )
+    claims: list[AttentionItem] = []
+    for c in attention.waiting[:ATTENTION_SHOWN]:
+        insurer = accounts[c.account_id].insurer_name
         requested = [str(d) for d in (c.requested_documents or ())]
         if requested:
             text = gettext("%(insurer)s is waiting for documents from you:", insurer=insurer)
         else:
             text = gettext("%(insurer)s is waiting for documents from you to go on with this claim.", insurer=insurer)
-        items.append(
+        claims.append(
             AttentionItem(
                 "claim",
                 "warning",
@@ -631,22 +790,50 @@ def attention_items(attention: Any, accounts: Mapping[int, Any], today: date) ->
                 detail="; ".join(requested) or None,
             )
         )
-    for account in accounts.values():
-        if account.status == "needs_attention" and account.last_error == "reauth":
-            items.append(
-                AttentionItem(
-                    "connection",
-                    "warning",
-                    "link-45deg",
-                    f"{account.insurer.name} · {account.profile.name}",
-                    health_message(account.status, account.last_error, account.insurer.name, account.last_success_at),
-                    url_for("profiles.link"),
-                    gettext("Link it again"),
-                )
+    claims = _capped(
+        claims,
+        len(attention.waiting),
+        len(attention.waiting) < portfolio.MAX_ATTENTION,
+        lambda n, count: ngettext(
+            "%(count)s more claim waits for your documents",
+            "%(count)s more claims wait for your documents",
+            n,
+            count=count,
+        ),
+        url_for("policies.claims", status="open"),
+        gettext("See the claims"),
+    )
+    connections: list[AttentionItem] = []
+    relink = [a for a in accounts.values() if a.status == "needs_attention" and a.last_error == "reauth"]
+    for account in relink[:ATTENTION_SHOWN]:
+        connections.append(
+            AttentionItem(
+                "connection",
+                "warning",
+                "link-45deg",
+                f"{account.insurer_name} · {account.profile_name}",
+                health_message(account.status, account.last_error, account.insurer_name, account.last_success_at),
+                url_for("profiles.link"),
+                gettext("Link it again"),
             )
-    for p in attention.renewals:
-        insurer = accounts[p.account_id].insurer.name
-        items.append(
+        )
+    connections = _capped(
+        connections,
+        len(relink),
+        True,
+        lambda n, count: ngettext(
+            "%(count)s more profile must be linked again",
+            "%(count)s more profiles must be linked again",
+            n,
+            count=count,
+        ),
+        url_for("profiles.link"),
+        gettext("Link them again"),
+    )
+    renewals: list[AttentionItem] = []
+    for p in attention.renewals[:ATTENTION_SHOWN]:
+        insurer = accounts[p.account_id].insurer_name
+        renewals.append(
             AttentionItem(
                 "renewal",
                 "info",
@@ -661,7 +848,28 @@ def attention_items(attention: Any, accounts: Mapping[int, Any], today: date) ->
                 gettext("See the policy"),
             )
         )
-    return items
+    renewals = _capped(
+        renewals,
+        len(attention.renewals),
+        len(attention.renewals) < portfolio.MAX_ATTENTION,
+        lambda n, count: ngettext(
+            "%(count)s more policy ends in the next 30 days",
+            "%(count)s more policies end in the next 30 days",
+            n,
+            count=count,
+        ),
+        url_for("portal.dashboard") + "#results",  # the cards of each line go by the end of their term
+        gettext("See the policies"),
+    )
+    return receipts + claims + connections + renewals
+
+
+def attention_total(items: Iterable[AttentionItem]) -> str:
+    """How many things need the client (those listed and those counted): '12', or '30+' when only the first of
+    some kind were read."""
+    items = list(items)
+    total = formatter().number(sum(item.count for item in items))
+    return total + "+" if any(item.at_least for item in items) else total
 
 
 def upcoming_payments(attention: Any, accounts: Mapping[int, Any], today: date, limit: int = 5) -> list[Payment]:
@@ -681,7 +889,7 @@ def upcoming_payments(attention: Any, accounts: Mapping[int, Any], today: date, 
                 when=day_short(r.due_date, today),
                 due_date=r.due_date,
                 title=r.product,
-                meta=f"{accounts[r.account_id].insurer.name} · {r.policy_number}",
+                meta=f"{accounts[r.account_id].insurer_name} · {r.policy_number}",
                 amount=f.money(r.amount_cents, r.currency),
                 state=state,
                 state_label=receipt_status_label(state),
@@ -780,8 +988,8 @@ GLOBALS: dict[str, Any] = {
 
 
 def problem_message(account: Any) -> str:
-    """``health_message`` of an insurer account in trouble (one line of the dashboard's notice)."""
-    return health_message(account.status, account.last_error, account.insurer.name, account.last_success_at)
+    """``health_message`` of an insurer account in trouble, a row of ``portfolio.account_rows`` (the notice)."""
+    return health_message(account.status, account.last_error, account.insurer_name, account.last_success_at)
 
 
 FILTERS: dict[str, Any] = {

@@ -6,10 +6,12 @@ from datetime import date
 from io import BytesIO
 from typing import Any
 
-from flask import Blueprint, render_template, request, send_file
+from flask import Blueprint, make_response, render_template, request, send_file
 from flask_login import current_user, login_required
 
-from aggregator.htmx import render
+from aggregator import fragments
+from aggregator.htmx import is_htmx, render
+from aggregator.i18n import current_lang
 from aggregator.models import Document, Insurer
 from aggregator.policies import presenters
 from aggregator.services import access, documents, portfolio
@@ -25,26 +27,42 @@ STALE_STATUSES = frozenset({"stale", "error", "needs_attention"})
 def detail(policy_id: int) -> Any:
     """One policy: insured object, term, premium, coverages, payments, documents, phones, data age."""
     policy = access.policy_or_404(current_user.id, policy_id)
-    data = portfolio.policy_detail(policy)
     account = policy.account
     summaries = portfolio.account_summaries(current_user.id)  # currencies (money format) and countries
     presenters.note_currencies(summaries.values())
     country = summaries[account.id].country if account.id in summaries else None
-    phones = presenters.phones_for(policy.insurer.support_phones, policy.line, country)
-    included, excluded = presenters.split_coverages(data.coverages)
-    return render_template(
-        "policies/detail.html",
-        d=data,
-        policy=policy,
-        account=account,
-        insurer=policy.insurer,
-        stale=account.status in STALE_STATUSES,
-        phones=phones,
-        assistance=presenters.assistance_phone(phones),
-        included=included,
-        excluded=excluded,
-        today=date.today(),
+    today = date.today()
+    # The body is kept rendered until a sync changes the policy's account (aggregator/fragments.py).
+    version = (
+        "policy",
+        current_user.id,
+        policy.id,
+        (account.status, account.last_error, account.last_success_at),
+        presenters.show_currency_codes(),
+        country,
+        today,
+        current_lang(),
     )
+
+    def render_body() -> str:
+        data = portfolio.policy_detail(policy)
+        phones = presenters.phones_for(policy.insurer.support_phones, policy.line, country)
+        included, excluded = presenters.split_coverages(data.coverages)
+        return render_template(
+            "policies/_detail.html",
+            d=data,
+            policy=policy,
+            account=account,
+            insurer=policy.insurer,
+            stale=account.status in STALE_STATUSES,
+            phones=phones,
+            assistance=presenters.assistance_phone(phones),
+            included=included,
+            excluded=excluded,
+            today=today,
+        )
+
+    return render_template("policies/detail.html", policy=policy, body_html=fragments.cached(version, render_body))
 
 
 @bp.route("/policies/<int:policy_id>/documents/<int:document_id>")
@@ -62,10 +80,16 @@ def claims() -> Any:
     status = request.args.get("status", "all")
     if status not in portfolio.CLAIM_FILTERS:
         status = "all"
-    found = portfolio.user_claims(current_user.id, status)
-    return render(
-        "claims/index.html", block="results", claims=found, claim_status=status, filters=portfolio.CLAIM_FILTERS
-    )
+    after = portfolio.ClaimCursor.parse(request.args.get("after"))
+    summaries = portfolio.account_summaries(current_user.id)  # currencies (money format), and the scope's ids
+    presenters.note_currencies(summaries.values())
+    page = portfolio.claims_page(portfolio.scope_of(current_user.id, list(summaries.values())), status, after)
+    context: dict[str, Any] = {"page": page, "claims": page.claims, "claim_status": status, "after": after}
+    if after is not None and is_htmx():  # "ver más": the next claims, appended where its link was
+        response = make_response(render_template("claims/_claims.html", **context, page_start=True))
+        response.vary.add("HX-Request")
+        return response
+    return render("claims/index.html", block="results", filters=portfolio.CLAIM_FILTERS, **context)
 
 
 @bp.route("/claims/<int:claim_id>")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
 from datetime import date
+from types import SimpleNamespace
 from typing import Any
 
 from flask import (
@@ -21,13 +22,14 @@ from flask import (
 )
 from flask_babel import gettext
 from flask_login import current_user, login_required
+from markupsafe import Markup
 from sqlalchemy import text
 
+from aggregator import fragments
 from aggregator.auth.forms import EmptyForm
 from aggregator.extensions import db
-from aggregator.htmx import is_htmx, render, respond, trigger_name
-from aggregator.i18n import LANG_COOKIE, datetime_short
-from aggregator.models import Insurer, InsurerAccount
+from aggregator.htmx import is_htmx, respond, trigger_name
+from aggregator.i18n import LANG_COOKIE, current_lang
 from aggregator.netutil import is_safe_next
 from aggregator.policies import presenters
 from aggregator.services import portfolio, sync
@@ -38,111 +40,142 @@ pages = Blueprint("pages", __name__)
 LEGAL_DOCUMENTS = {"terms": "TERMS_VERSION", "privacy": "PRIVACY_VERSION"}
 
 
-PROBLEM_STATUSES = frozenset({"stale", "error", "needs_attention"})
 FILTER_TRIGGERS = frozenset({"filters", "q"})  # names of the elements whose requests change the URL
+# Seconds between two polls of a running sync: quick at first (a sync takes a few seconds), then
+# slower, so that a long sync of many accounts does not cost a request every second.
+POLL_DELAYS = (1, 1, 1, 2, 2, 3, 5, 8, 10)
 
 
-@dataclass
-class InsurerHealth:
-    """One insurer's connections (one per linked profile) for the health panel."""
-
-    insurer: Insurer
-    accounts: list[InsurerAccount] = field(default_factory=list)
-
-
-@dataclass
-class Health:
-    """The connection health of all the user's insurer accounts."""
-
-    insurers: list[InsurerHealth]
-    syncing: bool
-    problems: list[InsurerAccount]
-    by_account: dict[int, InsurerAccount]
-    done: int
-    ages: dict[int, str]  # the data's age of the accounts in trouble, as their policy cards show it
-    oldest: str  # the age of the oldest data, for the one-line summary when every connection is fine
-
-
-def health_of(accounts: list[InsurerAccount]) -> Health:
-    """Group accounts per insurer and note which are syncing or in trouble."""
-    grouped: dict[int, InsurerHealth] = {}
-    for account in accounts:
-        grouped.setdefault(account.insurer_id, InsurerHealth(account.insurer)).accounts.append(account)
-    statuses = [a.status for a in accounts]
-    problems = [a for a in accounts if a.status in PROBLEM_STATUSES]
-    return Health(
-        insurers=sorted(grouped.values(), key=lambda h: h.insurer.name.lower()),
-        syncing="syncing" in statuses,
-        problems=problems,
-        by_account={a.id: a for a in accounts},
-        done=sum(1 for s in statuses if s != "syncing"),
-        ages={a.id: datetime_short(a.last_success_at) for a in problems},
-        oldest=datetime_short(min((a.last_success_at for a in accounts if a.last_success_at), default=None)),
-    )
-
-
-def _profiles_of(accounts: list[InsurerAccount]) -> list[Any]:
+def _profiles_of(accounts: list[Any]) -> list[Any]:
+    """The distinct profiles of these account rows (id, name), by name."""
     seen: dict[int, Any] = {}
     for account in accounts:
-        seen.setdefault(account.profile_id, account.profile)
+        seen.setdefault(account.profile_id, SimpleNamespace(id=account.profile_id, name=account.profile_name))
     return sorted(seen.values(), key=lambda p: p.name.lower())
+
+
+def _insurers_of(accounts: list[Any]) -> list[Any]:
+    """The distinct insurers of these account rows (slug, name), by name."""
+    seen: dict[str, Any] = {}
+    for account in accounts:
+        seen.setdefault(account.insurer_slug, SimpleNamespace(slug=account.insurer_slug, name=account.insurer_name))
+    return sorted(seen.values(), key=lambda i: i.name.lower())
 
 
 @bp.route("/")
 @login_required
 def dashboard() -> Any:
-    """'Mis seguros': every policy of every linked profile, grouped by line, with filters and health."""
+    """'Mis seguros': counts per line and the first policies of each, with filters, health and "ver más"."""
     if not current_user.is_verified:
         return render_template("portal/dashboard.html", verified=False)
     filters = portfolio.Filters.from_args(request.args)
-    accounts = portfolio.user_accounts(current_user.id)
+    # A keyset position only makes sense within one line: "ver más" always names its line.
+    after = portfolio.PolicyCursor.parse(request.args.get("after")) if filters.line else None
+    accounts = portfolio.account_rows(current_user.id)
     presenters.note_currencies(accounts)  # amounts show their currency code when the user holds several
-    rows = portfolio.dashboard_rows(current_user.id, filters, accounts) if accounts else []
-    health = health_of(accounts)
+    by_id = {a.id: a for a in accounts}
     today = date.today()
-    attention: list[presenters.AttentionItem] = []
-    payments: list[presenters.Payment] = []
-    if accounts and not is_htmx():  # the strip and the payments sit outside the results an htmx request swaps
-        found = portfolio.attention(current_user.id, today)
-        attention = presenters.attention_items(found, health.by_account, today)
-        payments = presenters.upcoming_payments(found, health.by_account, today)
-    insurers = sorted({a.insurer.slug: a.insurer for a in accounts}.values(), key=lambda i: i.name.lower())
-    profiles = _profiles_of(accounts)
-    groups = portfolio.group_by_line(rows)
     window = today + portfolio.RENEWAL_WINDOW
-    many_profiles = len(profiles) > 1
-    for group in groups:  # rows become ready-to-show cards, formatted in Python once
-        group.rows = presenters.policy_cards(group.rows, health.by_account, health.ages, many_profiles, today, window)
-    response = render(
-        "portal/dashboard.html",
-        block="results",
-        verified=True,
-        filters=filters,
-        accounts=accounts,
-        health=health,
-        groups=groups,
-        total=len(rows),
-        profiles=profiles,
-        insurers=insurers,
-        lines=portfolio.LINES,
-        status_filters=portfolio.STATUS_FILTERS,
-        chips=presenters.filter_chips(filters, profiles, insurers),
-        attention=attention,
-        payments=payments,
-        today=today,
-        today_plus_window=today + portfolio.RENEWAL_WINDOW,
+    scope = portfolio.scope_of(current_user.id, accounts, filters)
+    many_profiles = len({a.profile_id for a in accounts}) > 1
+    if after is not None and filters.line and is_htmx():
+        # "Ver más": the next cards of one line, and the link to the ones after them.
+        group = portfolio.policy_page(scope, filters, filters.line, after, today)
+        group.rows = presenters.policy_cards(group.rows, by_id, many_profiles, today, window)
+        response = make_response(render_template("portal/_cards.html", g=group, filters=filters, page_start=True))
+        response.vary.add("HX-Request")
+        return response
+    health = portfolio.health_of_rows(accounts)
+    profiles = _profiles_of(accounts)
+    insurers = _insurers_of(accounts)
+    # The cards and "Requiere atención" cost most of the page: kept, rendered, until a sync changes the
+    # data under them (aggregator/fragments.py names what the key must hold).
+    version = ("dashboard", current_user.id, portfolio.data_version(accounts), today, current_lang())
+
+    def render_results() -> str:
+        counts = portfolio.line_counts(scope, filters, today) if accounts else {}
+        if filters.line:
+            groups = []
+            if counts:
+                groups = [portfolio.policy_page(scope, filters, filters.line, after, today, counts[filters.line])]
+        else:
+            groups = portfolio.first_cards(scope, filters, counts, today)
+        # Rows become ready-to-show cards, formatted in Python, every group's at once (texts prepared once).
+        cards = iter(presenters.policy_cards([r for g in groups for r in g.rows], by_id, many_profiles, today, window))
+        for group in groups:
+            group.rows = [next(cards) for _row in group.rows]
+        return render_template(
+            "portal/_results.html",
+            filters=filters,
+            after=after,
+            health=health,
+            groups=groups,
+            total=sum(counts.values()),
+            chips=presenters.filter_chips(filters, profiles, insurers),
+        )
+
+    results = fragments.cached((*version, "results", tuple(sorted(filters.as_args().items())), after), render_results)
+    if is_htmx():
+        response = make_response(results)
+        response.vary.add("HX-Request")
+        if trigger_name() in FILTER_TRIGGERS:
+            # The address bar shows the filters in their clean form (no empty fields), so it can be shared.
+            args: dict[str, Any] = dict(filters.as_args())
+            response.headers["HX-Push-Url"] = url_for("portal.dashboard", **args)
+        return response
+
+    def render_aside() -> str:
+        found = portfolio.attention(portfolio.scope_of(current_user.id, accounts), today)
+        attention = presenters.attention_items(found, by_id, today)
+        context = {
+            "attention": attention,
+            "attention_total": presenters.attention_total(attention),
+            "payments": presenters.upcoming_payments(found, by_id, today),
+            "health": health,
+        }
+        return json.dumps(
+            [render_template("portal/_attention.html", **context), render_template("portal/_payments.html", **context)]
+        )
+
+    attention_html, payments_html = (Markup(h) for h in json.loads(fragments.cached((*version, "aside"), render_aside)))  # noqa: S704
+    response = make_response(
+        render_template(
+            "portal/dashboard.html",
+            verified=True,
+            filters=filters,
+            accounts=accounts,
+            health=health,
+            profiles=profiles,
+            insurers=insurers,
+            lines=portfolio.LINES,
+            status_filters=portfolio.STATUS_FILTERS,
+            results_html=results,
+            attention_html=attention_html,
+            payments_html=payments_html,
+            poll=_poll(0),
+        )
     )
-    if is_htmx() and trigger_name() in FILTER_TRIGGERS:
-        # The address bar shows the filters in their clean form (no empty fields), so it can be shared.
-        args: dict[str, Any] = dict(filters.as_args())
-        response.headers["HX-Push-Url"] = url_for("portal.dashboard", **args)
+    response.vary.add("HX-Request")
     return response
+
+
+def _poll(polls: int) -> dict[str, Any]:
+    """The next poll of a running sync: its URL (which counts the polls) and its delay, growing."""
+    delay = POLL_DELAYS[min(polls, len(POLL_DELAYS) - 1)]
+    args: dict[str, Any] = {"was": "syncing"}
+    if polls:
+        args["polls"] = polls
+    return {"url": url_for("portal.sync_status", **args), "delay": delay}
 
 
 @bp.route("/refresh", methods=["POST"])
 @login_required
 def refresh() -> Any:
-    """Queue a sync of every insurer account of the user's profiles; answer with the progress panel."""
+    """Queue a sync of every insurer account of the user's profiles; answer with the progress panel.
+
+    The same few statements for 1 or 1,000 accounts: the syncs are only queued (one bulk UPDATE, one
+    INSERT of the jobs) and, with the Celery backend, leave in one message after the commit; the workers run them.
+    """
     queued = sync.refresh_for_user(current_user.id)
     if not is_htmx():
         if queued:
@@ -150,33 +183,38 @@ def refresh() -> Any:
         else:
             flash(gettext("Your policies are already being updated."), "info")
         return redirect(url_for("portal.dashboard"), 303)
-    accounts = portfolio.user_accounts(current_user.id)
-    return _health_fragment(accounts, was_syncing=True)
+    return _health_fragment(was_syncing=True)
 
 
 @bp.route("/sync/status")
 @login_required
 def sync_status() -> Any:
-    """The health panel; polled every second while a sync runs, then tells the list to reload."""
+    """The health panel; polled while a sync runs (less and less often), then tells the list to reload."""
     if not is_htmx():
         return redirect(url_for("portal.dashboard"), 303)
-    accounts = portfolio.user_accounts(current_user.id)
-    return _health_fragment(accounts, was_syncing=request.args.get("was") == "syncing")
+    polls = request.args.get("polls", "")
+    done = int(polls) if polls.isdigit() and len(polls) < 4 else 0  # polls made before this one
+    return _health_fragment(was_syncing=request.args.get("was") == "syncing", next_poll=done + 1)
 
 
-def _health_fragment(accounts: list[InsurerAccount], *, was_syncing: bool) -> Response:
-    health = health_of(accounts)
-    body = render_template("portal/_health.html", health=health, accounts=accounts)
+def _health_fragment(*, was_syncing: bool, next_poll: int = 0) -> Response:
+    """The connections panel, counted by status in SQL: the same size for one account or a thousand."""
+    health = portfolio.health(current_user.id)
+    body = render_template("portal/_health.html", health=health, poll=_poll(next_poll))
     done = was_syncing and not health.syncing
-    if done and accounts:  # the new data may change what needs attention: swapped out of band with the panel
-        presenters.note_currencies(accounts)
+    if done and health.total:  # the new data may change what needs attention: swapped out of band with the panel
+        rows = portfolio.account_rows(current_user.id)
+        presenters.note_currencies(rows)
+        by_id = {a.id: a for a in rows}
         today = date.today()
-        found = portfolio.attention(current_user.id, today)
+        found = portfolio.attention(portfolio.scope_of(current_user.id, rows), today)
+        items = presenters.attention_items(found, by_id, today)
         context = {
             "health": health,
             "oob": True,
-            "attention": presenters.attention_items(found, health.by_account, today),
-            "payments": presenters.upcoming_payments(found, health.by_account, today),
+            "attention": items,
+            "attention_total": presenters.attention_total(items),
+            "payments": presenters.upcoming_payments(found, by_id, today),
         }
         body += render_template("portal/_attention.html", **context)
         body += render_template("portal/_payments.html", **context)

@@ -73,12 +73,23 @@
     });
   }
 
+  function focusPageStart(root) {
+    // "Ver más" replaces its own link with the next cards: keyboard and screen-reader users carry on
+    // from the first of them instead of being sent back to the top of the page.
+    var start = root.matches && root.matches("[data-page-start]") ? root : root.querySelector("[data-page-start]");
+    if (!start) { return; }
+    start.removeAttribute("data-page-start");
+    var link = start.querySelector("a");
+    if (link) { link.focus(); }
+  }
+
   document.addEventListener("htmx:afterSettle", function (event) {
     // Fired on each element htmx swapped in: a form that came back with errors gets the focus.
     var root = event.target;
     if (!(root instanceof Element)) { return; }
     syncInvalid(root);
     focusFirstInvalid(root);
+    focusPageStart(root);
   });
 
   document.addEventListener("htmx:responseError", function () {

@@ -192,6 +192,51 @@ def test_signed_in_pages_with_profiles_at_both_insurers(
     audit.assert_clean()
 
 
+def test_large_portfolio_pages(audit: Audit, mailbox: Mailbox, app: Flask) -> None:
+    """Issue 9: "ver más" (a page, and appended by htmx), the claims' pages, the attention strip counting what it
+    does not list, and a connections panel counted by status with accounts in trouble."""
+    from datetime import date, timedelta
+
+    from sqlalchemy import update
+
+    from aggregator.models import Policy, Receipt
+    from tests.integration.test_paging import give_accounts
+    from tests.integration.test_query_counts import give_policies
+
+    page = audit.page
+    email = "muchas.polizas@example.com"
+    register_verified(app.test_client(), mailbox, email)
+    today = date.today()
+    with app.app_context():
+        give_policies(email, 200)  # 33 or 34 a line: the first six, a page of 24, and more
+        late = list(db.session.scalars(select(Policy.id).order_by(Policy.id).limit(6)))
+        db.session.execute(
+            update(Receipt)
+            .where(Receipt.policy_id.in_(late), Receipt.status == "pending")
+            .values(status="overdue", due_date=today - timedelta(days=5), grace_until=today + timedelta(days=25))
+        )
+        db.session.execute(update(Policy).where(Policy.id.in_(late)).values(next_due_date=today - timedelta(days=5)))
+        db.session.commit()
+    give_accounts(app, email, 14, stale=12)
+
+    sign_in(page, audit.live_server, email)
+    audit.visit("/")
+    assert page.locator("[data-testid=attention-more]").count() >= 2
+    assert page.locator("[data-testid=more-problems]").count() == 1
+    page.locator("[data-testid=more-policies][data-line=auto] a").click()
+    page.locator("[data-testid=line-group][data-line=auto] [data-testid=policy]").nth(6).wait_for()
+    audit.check("/ (ver más, appended)")
+    later = page.locator("[data-testid=more-policies][data-line=auto] a").get_attribute("href")
+    assert later and "after=" in later
+    audit.visit(later)  # the same page without JavaScript: one line from a position, with its way back
+    audit.visit("/?status=overdue")
+    audit.visit("/claims")
+    page.locator("[data-testid=more-claims] a").click()
+    page.locator("[data-testid=claim]").nth(20).wait_for()
+    audit.check("/claims (ver más, appended)")
+    audit.assert_clean()
+
+
 def test_unverified_users_pages(audit: Audit, mailbox: Mailbox, app: Flask) -> None:
     register(app.test_client(), "sin.verificar@example.com")
     sign_in(audit.page, audit.live_server, "sin.verificar@example.com")

@@ -116,7 +116,8 @@ def test_every_form_of_the_portal_masks_its_token() -> None:
 
 
 def _subclasses(cls: type) -> list[type]:
-    found = []
+    found: list[type] = []
+    sub: type
     for sub in cls.__subclasses__():
         found += [sub, *_subclasses(sub)]
     return found

@@ -261,7 +261,7 @@ def test_a_grant_covers_only_the_insurers_proved_and_widens_with_a_new_proof(
     page = y.get("/profiles").get_data(as_text=True)
     assert "GNP" in page and "Australis" not in page
     assert "Tu acceso: comprobado con su identificación y un número de póliza" in page
-    assert "vincula una de esas pólizas para verlas también" in page
+    assert "Para ver las pólizas que tiene con otra aseguradora, vincula una de ellas también" in page
     # Refreshing queues only the account Y may see.
     with app.app_context():
         before = db.session.scalar(select(func.count()).select_from(Job))

@@ -173,19 +173,99 @@ def test_a_job_runs_once(app: Flask) -> None:
         assert RAN == [{"n": 3}]
 
 
-def test_jobs_left_running_by_a_dead_worker_are_failed(app: Flask) -> None:
+def _abandon(job_id: str, *, attempts: int = 1, silent_for: timedelta = timedelta(hours=1)) -> None:
+    """Make ``job_id`` look like the job of a process that died mid-run ``silent_for`` ago."""
+    stamp = utcnow() - silent_for
+    db.session.execute(
+        update(Job)
+        .where(Job.id == job_id)
+        .values(status="running", started_at=stamp, heartbeat_at=stamp, attempts=attempts, worker="gone:1")
+    )
+    db.session.commit()
+
+
+def test_a_job_left_running_by_a_dead_process_runs_again(app: Flask) -> None:
+    with app.app_context():
+        job_id = jobs.enqueue("test.record", {"n": 4}).id
+        db.session.commit()
+        jobs.discard_pending()
+        _abandon(job_id, silent_for=timedelta(seconds=30))
+        assert not jobs.reclaim_abandoned()  # silent for less than a lease: its process may be alive
+        _abandon(job_id, silent_for=timedelta(seconds=app.config["JOBS_LEASE_SECONDS"] + 1))
+        found = jobs.reclaim_abandoned()
+        assert (found.requeued, found.failed, found.resent) == (1, 0, 0)
+        row = job_row(job_id)
+        assert row.status == "queued" and row.worker is None
+        assert not jobs.reclaim_abandoned()  # taken once: a second reclaimer finds nothing
+        db.session.commit()
+        assert jobs.dispatch_pending(app) == 1
+        row = job_row(job_id)
+        assert row.status == "done" and row.attempts == 2 and row.error is None
+        assert RAN == [{"n": 4}]
+
+
+def test_a_job_abandoned_too_often_is_failed(app: Flask) -> None:
     with app.app_context():
         job_id = jobs.enqueue("test.record", {}).id
         db.session.commit()
         jobs.discard_pending()
-        db.session.execute(
-            update(Job).where(Job.id == job_id).values(status="running", started_at=utcnow() - timedelta(hours=1))
-        )
+        _abandon(job_id, attempts=app.config["JOBS_MAX_ATTEMPTS"])
+        assert jobs.reclaim_abandoned().failed == 1
         db.session.commit()
-        assert jobs.fail_abandoned(timedelta(minutes=15)) == 1
-        db.session.commit()
+        assert jobs.dispatch_pending(app) == 0
         row = job_row(job_id)
-        assert row.status == "failed" and row.error and "abandoned" in row.error
+        assert row.status == "failed" and row.error and "abandoned" in row.error and RAN == []
+
+
+def test_a_queued_job_whose_message_was_lost_is_sent_again(app: Flask) -> None:
+    with app.app_context():
+        job_id = jobs.enqueue("test.record", {"n": 5}).id
+        db.session.commit()
+        jobs.discard_pending()  # the process died before it handed the job over
+        assert not jobs.reclaim_abandoned()  # just queued: its message may be on its way
+        later = utcnow() + timedelta(minutes=app.config["JOBS_REQUEUE_MINUTES"], seconds=1)
+        assert jobs.reclaim_abandoned(now=later).resent == 1
+        db.session.commit()
+        assert jobs.dispatch_pending(app) == 1
+        assert job_row(job_id).status == "done" and RAN == [{"n": 5}]
+
+
+def test_a_reclaimed_attempt_does_not_overwrite_the_next_one(app: Flask, gate: Gate) -> None:
+    """A process whose heartbeat fell silent but which lives on finishes after its job was queued again."""
+    with backend(app, jobs.ThreadBackend(workers_per_lane=1)), app.app_context():
+        job_id = jobs.enqueue("test.gate", {"lane": "x"}, lane="x").id
+        db.session.commit()
+        jobs.dispatch_pending(app)
+        wait_until(lambda: job_id in jobs.leases_of(app).held(), what="the job to run")
+        db.session.execute(update(Job).where(Job.id == job_id).values(status="queued", attempts=Job.attempts + 1))
+        db.session.commit()  # what a reclaimer does when the heartbeat is older than the lease
+        gate.release.set()
+        wait_until(lambda: not jobs.leases_of(app).held(), what="the first attempt to end")
+        row = job_row(job_id)
+        assert row.status == "queued" and row.finished_at is None  # left to the next attempt
+
+
+def test_a_running_job_keeps_its_heartbeat(app: Flask, gate: Gate) -> None:
+    saved = app.config["JOBS_LEASE_SECONDS"]
+    app.config["JOBS_LEASE_SECONDS"] = 1.0  # a beat every 0.25 s
+    app.extensions.pop("job_leases", None)
+    try:
+        with backend(app, jobs.ThreadBackend(workers_per_lane=1)), app.app_context():
+            job_id = jobs.enqueue("test.gate", {"lane": "x"}, lane="x").id
+            db.session.commit()
+            jobs.dispatch_pending(app)
+            wait_until(lambda: job_row(job_id).status == "running", what="the job to run")
+            first = job_row(job_id).heartbeat_at
+            assert first is not None and job_row(job_id).worker == jobs.worker_name()
+            wait_until(lambda: job_row(job_id).heartbeat_at != first, timeout=5, what="a heartbeat")
+            time.sleep(1.5)  # longer than the lease: alive all the same
+            assert not jobs.reclaim_abandoned() and job_row(job_id).status == "running"
+            db.session.commit()
+            gate.release.set()
+            wait_until(lambda: job_row(job_id).status == "done", what="the job to end")
+    finally:
+        jobs.shutdown(app)
+        app.config["JOBS_LEASE_SECONDS"] = saved
 
 
 # --- thread ---------------------------------------------------------------------------------------
@@ -291,7 +371,8 @@ def celery_worker(app: Flask, url: str) -> Iterator[Any]:
         import redis
 
         client = redis.Redis.from_url(url)
-        client.delete(queue, f"_kombu.binding.{queue}")
+        for key in (queue, f"{queue}.bulk"):
+            client.delete(key, f"_kombu.binding.{key}", f"_kombu.binding_permanent.{key}")
 
 
 def test_celery_backend_runs_a_sync_through_redis(app: Flask, sandboxes: dict[str, Sandbox]) -> None:

@@ -21,6 +21,7 @@ from aggregator.models.types import utcnow
 from aggregator.services import insurers, portfolio, sync
 from bench.upsert import synthetic_portfolio
 from connectors.http import reset_breakers
+from connectors.models import portfolio_parts
 from tests.conftest import Sandbox
 from tests.support.data import link_pair, link_sample
 
@@ -210,7 +211,7 @@ def test_a_failure_mid_write_rolls_back_everything(
         changed = dataclasses.replace(
             real, policies=tuple(dataclasses.replace(p, product=p.product + " 2") for p in real.policies)
         )
-        monkeypatch.setattr(conn, "fetch", lambda _ref: changed)
+        monkeypatch.setattr(conn, "fetch_parts", lambda _ref: portfolio_parts(changed))
         original = sync._rewrite_children
 
         def broken(*args: Any, **kwargs: Any) -> None:
@@ -238,7 +239,7 @@ def test_a_record_missing_upstream_is_marked_never_deleted_and_comes_back(
         with_claims = {c.policy_external_id for c in whole.claims}
         gone = next(p for p in whole.policies if p.external_id not in with_claims)
         trimmed = dataclasses.replace(whole, policies=tuple(p for p in whole.policies if p is not gone))
-        monkeypatch.setattr(conn, "fetch", lambda _ref: trimmed)
+        monkeypatch.setattr(conn, "fetch_parts", lambda _ref: portfolio_parts(trimmed))
         before = totals()
 
         run = sync.sync_account(account.id, "refresh")
@@ -255,7 +256,7 @@ def test_a_record_missing_upstream_is_marked_never_deleted_and_comes_back(
         again = sync.sync_account(account.id, "refresh")  # still missing: already marked, nothing to do
         assert again is not None and (again.added, again.changed, again.removed) == (0, 0, 0)
 
-        monkeypatch.setattr(conn, "fetch", lambda _ref: whole)
+        monkeypatch.setattr(conn, "fetch_parts", lambda _ref: portfolio_parts(whole))
         back = sync.sync_account(account.id, "refresh")
         assert back is not None and (back.added, back.changed, back.removed) == (0, 1, 0)
         db.session.expire_all()
@@ -275,7 +276,7 @@ def test_a_claim_missing_upstream_is_marked_removed(
         if not whole.claims:
             pytest.skip("the sample client has no claims")
         trimmed = dataclasses.replace(whole, claims=whole.claims[1:])
-        monkeypatch.setattr(conn, "fetch", lambda _ref: trimmed)
+        monkeypatch.setattr(conn, "fetch_parts", lambda _ref: portfolio_parts(trimmed))
         run = sync.sync_account(account.id, "refresh")
         assert run is not None and run.outcome == "ok"
         assert run.removed == 1

@@ -260,7 +260,9 @@ def test_policy_detail_coverages_deductibles_and_last_ten_payments(
 ) -> None:
     with app.app_context():
         gmm = db.session.scalars(
-            select(Policy).where(Policy.account_id == linked["accounts"]["gnp"], Policy.line == "gmm")
+            select(Policy)
+            .where(Policy.account_id == linked["accounts"]["gnp"], Policy.line == "gmm")
+            .order_by(Policy.id)  # the first one synced (no order would be the order of whatever index is used)
         ).first()
         assert gmm is not None
         pid = gmm.id

@@ -37,12 +37,32 @@ def test_one_money_format_per_language(cents: int, currency: str, lang: str, cod
     assert format_cents(cents, currency, lang, codes) == shown
 
 
-def test_money_is_formatted_once_per_value() -> None:
-    format_cents.cache_clear()
-    for _ in range(1000):
-        format_cents(15610600, "ARS", "es", True)
-    info = format_cents.cache_info()
-    assert info.misses == 1 and info.hits == 999
+@pytest.mark.parametrize("lang", ["es", "en"])
+@pytest.mark.parametrize("codes", [False, True])
+def test_a_page_formats_money_like_the_one_format_without_caching_values(lang: str, codes: bool) -> None:
+    """Lists use a Formatter prepared once per currency and language; no cache keyed by amounts, which a large
+    portfolio would outgrow (issue 9: a cache of 4,096 amounts thrashed above 4,096 policies)."""
+    f = presenters.Formatter(lang, codes)
+    for cents in (0, 5, 99, 100, 123456, -123456, 187327250, 10**15 + 7, *range(-2000, 200_000, 997)):
+        for currency in ("MXN", "ARS", "USD", "CLP"):
+            assert f.money(cents, currency) == format_cents(cents, currency, lang, codes)
+    assert not hasattr(format_cents, "cache_info")
+    assert f.number(50000) == ("50.000" if lang == "es" else "50,000") and f.number(7) == "7"
+
+
+@pytest.mark.parametrize("lang", ["es", "en"])
+def test_dates_are_babels_without_babels_cost(lang: str) -> None:
+    """Dates are formatted from each language's pattern prepared once: Babel's very words, every day of
+    three years, in both formats the pages use."""
+    from babel.dates import format_date
+
+    short = "d MMM" if lang == "es" else "MMM d"
+    day = date(2025, 1, 1)
+    while day < date(2028, 1, 1):
+        assert presenters.date_style("medium", lang)(day) == format_date(day, "medium", locale=lang)
+        assert presenters.date_style("day_month", lang)(day) == format_date(day, short, locale=lang)
+        day += timedelta(days=1)
+    assert presenters.Formatter(lang).day(date(2026, 12, 2)) == format_date(date(2026, 12, 2), "medium", locale=lang)
 
 
 @pytest.mark.parametrize(
@@ -153,3 +173,33 @@ def test_phones_for_the_policys_line_and_country() -> None:
     old = presenters.phones_for({"Cabina": "55 5227 9000"}, "vida", "AR")
     assert [p.number for p in old] == ["55 5227 9000"] and presenters.assistance_phone(old) == old[0]
     assert presenters.assistance_phone([]) is None
+
+
+@pytest.mark.parametrize("lang", ["es", "en"])
+def test_labels_and_messages_translate_as_flask_babel_does(app: Flask, lang: str) -> None:
+    """``presenters.text``/``gettext``/``ngettext`` skip Flask-Babel's per-call lookups (about a hundred on a
+    dashboard, bench.pages) by reading what its LazyString keeps: this fails if Flask-Babel changes that."""
+    import flask_babel
+
+    tables = (
+        presenters.LINE_LABELS,
+        presenters.POLICY_STATUS_LABELS,
+        presenters.STATUS_FILTER_LABELS,
+        presenters.CLAIM_STATUS_LABELS,
+        presenters.RECEIPT_STATUS_LABELS,
+        presenters.HEALTH_LABELS,
+        presenters.CARD_TEXTS,
+    )
+    with app.test_request_context(), force_locale(lang):
+        for table in tables:
+            for lazy in table.values():
+                assert lazy._func in (flask_babel.gettext, flask_babel.pgettext)
+                assert presenters.text(lazy) == str(lazy)
+        assert presenters.gettext("Claim %(number)s · %(product)s", number="S1", product="Vida") == flask_babel.gettext(
+            "Claim %(number)s · %(product)s", number="S1", product="Vida"
+        )
+        for n in (1, 2, 5):
+            assert presenters.ngettext("%(num)d open claim", "%(num)d open claims", n) == flask_babel.ngettext(
+                "%(num)d open claim", "%(num)d open claims", n
+            )
+    assert presenters.text("plain") == "plain"
