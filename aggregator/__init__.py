@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, g, has_request_context, request
 from werkzeug.exceptions import NotFound, SecurityError
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
@@ -166,6 +166,12 @@ def _init_extensions(app: Flask) -> None:
     app.jinja_env.globals["static_url"] = static_url
     app.jinja_env.globals["page_url"] = page_url
     app.jinja_env.globals["blank_password_rules"] = lambda: check_password("", "")
+    from aggregator.orgs.labels import org_kind_label, role_label
+    from aggregator.services.access import workspaces_of
+
+    app.jinja_env.globals["workspaces_of"] = workspaces_of
+    app.jinja_env.globals["org_kind_label"] = org_kind_label
+    app.jinja_env.globals["role_label"] = role_label
 
 
 def _register_blueprints(app: Flask) -> None:
@@ -173,9 +179,12 @@ def _register_blueprints(app: Flask) -> None:
     from aggregator.auth.oauth import bp as oauth_bp
     from aggregator.auth.oauth import register_providers
     from aggregator.auth.views import bp as auth_bp
+    from aggregator.orgs import bp as orgs_bp
+    from aggregator.orgs import ws_bp as workspace_bp
     from aggregator.policies.views import bp as policies_bp
     from aggregator.portal.views import bp as portal_bp
     from aggregator.portal.views import pages as pages_bp
+    from aggregator.profiles import sharing  # noqa: F401  (registers the "Acceso" routes on profiles)
     from aggregator.profiles.views import bp as profiles_bp
 
     app.register_blueprint(portal_bp)
@@ -185,6 +194,8 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(account_bp)
     app.register_blueprint(profiles_bp)
     app.register_blueprint(policies_bp)
+    app.register_blueprint(orgs_bp)
+    app.register_blueprint(workspace_bp)
     register_providers(app)
 
 
@@ -224,7 +235,7 @@ def _register_hooks(app: Flask) -> None:
             "portal_name": app.config["PORTAL_NAME"],
             "current_lang": str(select_locale()),
             "social_providers": provider_buttons(),
-            "request_path": request.path,
+            "request_path": request.path if has_request_context() else "",  # emails from jobs have none
             "user_session": g.get("user_session"),
         }
 

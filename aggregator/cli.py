@@ -11,10 +11,14 @@ import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
+from aggregator.demo import ORG_ACCOUNTS
+from aggregator.demo import PASSWORD as DEMO_PASSWORD
+
 DEMO_ACCOUNTS = [
     # (email, password, full name, verified)
-    ("demo@coberta.example", "Seguro#Demo2026", "Ana Demo Ruiz", True),
-    ("sin.verificar@coberta.example", "Seguro#Demo2026", None, False),
+    ("demo@coberta.example", DEMO_PASSWORD, "Ana Demo Ruiz", True),
+    ("sin.verificar@coberta.example", DEMO_PASSWORD, None, False),
+    *((account.email, DEMO_PASSWORD, account.name, True) for account in ORG_ACCOUNTS),  # the organizations' members
 ]
 
 
@@ -33,6 +37,8 @@ def register(app: Flask) -> None:
     app.cli.add_command(sync_command)
     app.cli.add_command(worker_command)
     app.cli.add_command(beat_command)
+    app.cli.add_command(org_group)
+    app.cli.add_command(grants_group)
 
 
 def _sandbox_specs() -> dict[str, Any]:
@@ -144,6 +150,46 @@ def create_user(email: str, password: str, full_name: str | None, verified: bool
     click.echo(f"created {normalized} ({'verified' if verified else 'not verified'})")
 
 
+@click.group("org", help="Organizations (brokers, HR departments, accounting firms).")
+def org_group() -> None:
+    pass
+
+
+@org_group.command("create")
+@click.option("--name", required=True, help="the organization's name")
+@click.option("--kind", type=click.Choice(["broker", "hr", "accounting"]), required=True)
+@click.option("--owner", "owner_email", required=True, help="email of an existing account: the first owner")
+@click.option("--country", type=click.Choice(["MX", "AR"]), default="MX", show_default=True)
+@click.option("--tax-id", default=None, help="RFC (MX) or CUIT (AR); without it clients use the invitation code")
+@with_appcontext
+def org_create(name: str, kind: str, owner_email: str, country: str, tax_id: str | None) -> None:
+    """Create an organization owned by an existing account; prints its slug and address."""
+    from sqlalchemy import select
+
+    from aggregator.extensions import db
+    from aggregator.models import User
+    from aggregator.services import orgs, taxids
+    from aggregator.services.emails import try_normalize_email
+
+    email = try_normalize_email(owner_email)
+    owner = db.session.scalar(select(User).where(User.email == email)) if email else None
+    if owner is None:
+        raise click.BadParameter(f"no account with the email {owner_email!r}", param_hint="--owner")
+    try:
+        org = orgs.create_org(owner, name, kind, country, tax_id)
+    except taxids.TaxIdInvalid as exc:
+        db.session.rollback()
+        raise click.BadParameter(exc.message, param_hint="--tax-id") from None
+    except orgs.OrgError as exc:
+        db.session.rollback()
+        raise click.BadParameter(exc.message, param_hint=f"--{(exc.field or 'tax-id').replace('_', '-')}") from None
+    db.session.commit()
+    click.echo(f"created {org.slug} ({kind}, {country}), owner {owner.email}")
+    click.echo(f"  /o/{org.slug}/")
+    if not orgs.has_tax_id(org):
+        click.echo(f"  no tax ID: clients grant access with the invitation code {orgs.format_code(org.invite_code)}")
+
+
 @click.command("sandbox")
 @click.argument("slug")
 @click.option("--host", default="127.0.0.1", show_default=True)
@@ -239,6 +285,22 @@ def sync_command(everything: bool, account_ids: tuple[int, ...]) -> None:
     click.echo("accounts by health: " + (", ".join(f"{health} {count}" for health, count in rows) or "none"))
 
 
+@click.group("grants", help="Clients' grants to organizations.")
+def grants_group() -> None:
+    pass
+
+
+@grants_group.command("expire")
+@with_appcontext
+def grants_expire() -> None:
+    """Email the reminders of grants ending within 7 days; record grants past their end (daily; idempotent)."""
+    from aggregator.worker import run_grant_expiry
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    run = run_grant_expiry(app)
+    click.echo(f"{run.reminded} grant(s) ending within 7 days: holders reminded; {run.expired} grant(s) expired")
+
+
 @click.command("worker")
 @click.option(
     "--concurrency", type=int, default=16, show_default=True, help="jobs run at once (threads; syncs wait on insurers)"
@@ -288,6 +350,7 @@ def demo(host: str, port: int, policies_per_client: int | None) -> None:
     for email, password, name, verified in DEMO_ACCOUNTS:
         ensure_user(email, password, full_name=name, verified=verified)
     linked = seed_demo_profiles(app, DEMO_ACCOUNTS[0][0])
+    seeded_orgs = seed_demo_orgs(app, host, port)
     _start_scheduler(app)
     outbox = os.path.join(app.instance_path, "outbox")
     click.echo("")
@@ -297,6 +360,7 @@ def demo(host: str, port: int, policies_per_client: int | None) -> None:
         click.echo(f"    {email:34} {password:18} {'verified' if verified else 'email not verified yet'}")
     if linked:
         click.echo(f"  {DEMO_ACCOUNTS[0][0]} holds: {linked}")
+    _print_demo_orgs(seeded_orgs, host, port)
     if sandboxes:
         click.echo("  Insurer sandboxes (fictional data):")
         for name, base, own in sandboxes:
@@ -411,6 +475,42 @@ def seed_demo_profiles(app: Flask, email: str) -> str:
     return ", ".join(names)
 
 
+def _demo_base_url(host: str, port: int) -> str:
+    """Where the demo serves, as its emails link to it (a wildcard address is reached on loopback)."""
+    import ipaddress
+
+    with contextlib.suppress(ValueError):
+        if ipaddress.ip_address(host).is_unspecified:
+            host = "127.0.0.1"
+    return f"http://{host}:{port}"
+
+
+def seed_demo_orgs(app: Flask, host: str, port: int) -> list[Any]:
+    """The demo's organizations (``aggregator.demo.seed_organizations``): a broker with an agent, an HR department."""
+    from aggregator.demo import seed_organizations
+
+    return seed_organizations(app, _demo_base_url(host, port))
+
+
+def _print_demo_orgs(seeded: list[Any], host: str, port: int) -> None:
+    """Each organization: its address, its members and what each is for, its clients, what went wrong."""
+    if not seeded:
+        return
+    base = _demo_base_url(host, port)
+    click.echo("  Organizations (sign in, then pick the organization in the navbar's switcher):")
+    for done in seeded:
+        org = done.org
+        click.echo(f"    {org.name:34} {base}/o/{org.slug}/")
+        for account in (org.owner, *org.agents):
+            click.echo(f"      {account.email:32} {account.role}")
+        if done.clients:
+            click.echo(f"      clients: {', '.join(done.clients)}")
+        if done.invited:
+            click.echo(f'      {done.invited} gave it access from {DEMO_ACCOUNTS[0][0]}\'s "Acceso" page (invitation)')
+        for problem in done.problems:
+            click.secho(f"      {problem}", fg="yellow")
+
+
 def _start_scheduler(app: Flask, every_seconds: float = 60.0) -> None:
     """The demo's cron: queue the syncs that are due, every minute (errors are retried here too)."""
     import threading
@@ -420,6 +520,7 @@ def _start_scheduler(app: Flask, every_seconds: float = 60.0) -> None:
         from aggregator.extensions import db
         from aggregator.services import sync
 
+        last_expiry = time.monotonic() - 86400  # the first minute runs it too
         while True:
             time.sleep(every_seconds)
             with app.app_context():
@@ -434,6 +535,14 @@ def _start_scheduler(app: Flask, every_seconds: float = 60.0) -> None:
                     current_app.logger.exception("scheduled sync failed")
                     db.session.rollback()
                     jobs.discard_pending()
+            if time.monotonic() - last_expiry >= 86400:  # once a day: grants' reminders and expiry
+                try:
+                    from aggregator.worker import run_grant_expiry
+
+                    run_grant_expiry(app)
+                    last_expiry = time.monotonic()
+                except Exception:
+                    app.logger.exception("the daily run over grants to organizations failed")
 
     threading.Thread(target=loop, name="sync-scheduler", daemon=True).start()
 

@@ -100,6 +100,7 @@ class BaseConfig:
     LINK_USER_FAILURES = 5  # failures per key and window before a lock
     LINK_TARGET_FAILURES = 5
     LINK_IP_FAILURES = 20
+    LINK_ORG_FAILURES = 20  # an organization's members together (like an office behind one address)
     LINK_WINDOW_MINUTES = 60
     LINK_LOCK_MINUTES = 15  # the first lock; each further lock doubles, up to a day
 

@@ -37,6 +37,12 @@ SUBJECTS: dict[str, Any] = {
     "provider_unlinked": _l("A sign-in method was removed from your account"),
     "account_deleted": _l("Your account was deleted"),
     "profile_linked_notice": _l("A client profile of yours was linked to another account"),
+    # Intermediaries (issue 10): the templates are email/<kind>.html and .txt.
+    "org_invitation": _l("You are invited to join an organization"),
+    "org_access_granted": _l("An organization can now see one of your client profiles"),
+    "org_access_request": _l("An organization asks for access to your insurance"),
+    "org_access_decided": _l("A client answered your access request"),
+    "org_grant_expiring": _l("An organization's access to your profile ends soon"),
 }
 
 _executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="mail")

@@ -2,18 +2,23 @@
 
 Tasks: ``aggregator.run_job`` runs one job by id; ``aggregator.fan_out`` expands a batch sent by the web
 process (one message) into one ``run_job`` message per job on the bulk queue; ``aggregator.schedule`` is
-Celery beat's tick (reclaim what dead processes left, queue the syncs that are due).
+Celery beat's tick (reclaim what dead processes left, queue the syncs that are due);
+``aggregator.grants_expire`` is beat's daily run over clients' grants to organizations (reminders, expiry).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from celery import Celery
+from celery.schedules import crontab
 from flask import Flask
 from kombu import Queue
+
+if TYPE_CHECKING:
+    from aggregator.services.consent import ExpiryRun
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +57,13 @@ def celery_for(app: Flask) -> Celery:
                 "task": "aggregator.schedule",
                 "schedule": float(app.config.get("SYNC_SCHEDULE_SECONDS") or 60),
                 "options": {"queue": queue, "expires": float(app.config.get("SYNC_SCHEDULE_SECONDS") or 60)},
-            }
+            },
+            # Clients' grants to organizations: reminders 7 days before their end, and ended grants recorded.
+            "aggregator-grants-expire": {
+                "task": "aggregator.grants_expire",
+                "schedule": crontab(minute=0, hour=int(app.config.get("GRANT_EXPIRY_HOUR_UTC") or 12)),
+                "options": {"queue": queue},
+            },
         },
     )
 
@@ -76,6 +87,11 @@ def celery_for(app: Flask) -> Celery:
     def schedule() -> int:
         return run_schedule(app)
 
+    @celery.task(name="aggregator.grants_expire", shared=False)
+    def grants_expire() -> int:
+        run = run_grant_expiry(app)
+        return run.reminded + run.expired
+
     app.extensions["celery"] = celery
     return celery
 
@@ -97,6 +113,35 @@ def run_schedule(app: Flask) -> int:
             raise
         jobs.dispatch_pending(app)
         return queued
+
+
+def run_grant_expiry(app: Flask) -> ExpiryRun:
+    """The daily run over clients' grants to organizations (``consent.expire_grants``) in its own transaction.
+
+    Emails are rendered in a request context of their own (templates read the request); their links come
+    from EXTERNAL_URL only. They are delivered before this returns: a command's process may end right after.
+    """
+    from flask import g
+
+    from aggregator import mail
+    from aggregator.extensions import db
+    from aggregator.services import consent
+
+    hosts = app.config.get("TRUSTED_HOSTS") or ["localhost"]
+    with app.test_request_context("/", base_url=f"http://{hosts[0]}"):  # a host the portal answers to
+        g.offline_mail = True
+        try:
+            run = consent.expire_grants()
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            mail.discard_queued()
+            raise
+        queued = g.pop("outgoing_mail", [])
+        db.session.remove()
+    for msg in queued:
+        mail.deliver(app, msg)
+    return run
 
 
 def start_worker(app: Flask, concurrency: int, loglevel: str = "INFO", extra: list[str] | None = None) -> Any:

@@ -16,6 +16,15 @@ from aggregator.models.insurance import (
     Receipt,
     SyncRun,
 )
+from aggregator.models.org import (
+    AccessLogEntry,
+    AccessRequest,
+    Membership,
+    Organization,
+    OrgGrant,
+    OrgGrantAccount,
+    OrgInvitation,
+)
 from aggregator.models.user import (
     Consent,
     NotificationPreference,
@@ -26,6 +35,8 @@ from aggregator.models.user import (
 )
 
 __all__ = [
+    "AccessLogEntry",
+    "AccessRequest",
     "AuditEvent",
     "Claim",
     "ClientProfile",
@@ -37,8 +48,13 @@ __all__ = [
     "InsurerAccount",
     "Job",
     "LinkThrottle",
+    "Membership",
     "NotificationPreference",
     "OneTimeToken",
+    "OrgGrant",
+    "OrgGrantAccount",
+    "OrgInvitation",
+    "Organization",
     "Policy",
     "ProfileGrant",
     "Receipt",

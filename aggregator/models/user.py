@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from aggregator.db import Base
 from aggregator.models.types import UTCDateTime, utcnow
+
+if TYPE_CHECKING:
+    from aggregator.models.org import Membership
 
 
 class User(Base):
@@ -37,6 +40,11 @@ class User(Base):
 
     identities: Mapped[list[SocialIdentity]] = relationship(
         back_populates="user", cascade="all, delete-orphan", order_by="SocialIdentity.id"
+    )
+    # The organizations the user belongs to: loaded with the session on every request (one statement),
+    # for the workspace switcher and the /o/<slug>/ pages (services/access.py).
+    memberships: Mapped[list[Membership]] = relationship(
+        "Membership", viewonly=True, order_by="Membership.organization_id"
     )
 
     # Flask-Login protocol -------------------------------------------------

@@ -8,7 +8,10 @@ the same way. Every answer takes at least ``LINK_MIN_SECONDS``.
 **Throttle** (``LinkThrottle`` rows, one per key):
 
 - keys: the user (``link-user:<id>``), the target (``link-target:<keyed hash of type:number>``) and
-  the client IP (``link-ip:<keyed hash>``); nothing raw is stored;
+  the client IP (``link-ip:<keyed hash>``); nothing raw is stored. A member linking a client for an
+  organization (``services/org_clients.py``) counts against their own user key, the organization's
+  (``link-org:<id>``, ``LINK_ORG_FAILURES``), the target's and the IP's: acting for an organization
+  gives nobody more attempts;
 - a failed proof counts against all three keys; a tax ID that is not even well-formed counts
   against the user and the IP (scripted probing) but has no target;
 - each key allows ``LINK_USER_FAILURES`` / ``LINK_TARGET_FAILURES`` / ``LINK_IP_FAILURES`` failures
@@ -25,8 +28,12 @@ the same way. Every answer takes at least ``LINK_MIN_SECONDS``.
   is the same failure message plus "try again in N minutes"; a refused attempt is not counted;
 - a successful link resets the user's failure count (not the target's nor the IP's).
 
-Every attempt — linked, failed, locked, invalid — is an audit event ``profile.link`` whose details
-carry the ID type and the target's keyed hash, never the number.
+Every attempt — linked, failed, locked, invalid — is an audit event (``profile.link``, or ``org.link``
+for an organization) whose details carry the ID type and the target's keyed hash, never the number.
+
+``prove`` is the proof shared by personal and organization linking (reserve, validate, ask every
+insurer, settle); what a proof then grants is the caller's: a ``ProfileGrant`` here, an organization's
+grant in ``services/org_clients.py``.
 """
 
 from __future__ import annotations
@@ -34,8 +41,9 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
@@ -115,11 +123,18 @@ def ip_key(ip: str) -> str:
     return ratelimit.key_for("link-ip", ip)
 
 
+def org_key(org_id: int) -> str:
+    """The throttle key of an organization: every member's attempts for it count together."""
+    return f"link-org:{org_id}"
+
+
 def _limit_of(key: str) -> int:
     if key.startswith("link-user:"):
         return int(_cfg("LINK_USER_FAILURES"))
     if key.startswith("link-target:"):
         return int(_cfg("LINK_TARGET_FAILURES"))
+    if key.startswith("link-org:"):
+        return int(_cfg("LINK_ORG_FAILURES"))
     return int(_cfg("LINK_IP_FAILURES"))
 
 
@@ -393,21 +408,41 @@ def _grant(profile_id: int, user: User, via: str, accounts: list[InsurerAccount]
     return new, bool(added)
 
 
-def _apply(user: User, tax_id: TaxId, matches: list[tuple[str, ClientMatch]], via: str) -> _Linked:
-    """Profile, insurer accounts and a grant covering exactly the matched accounts; syncs queued; holders told."""
+@dataclass
+class Resolved:
+    """The profile a proof (or an insurer's email lookup) belongs to, and the insurer accounts it matched."""
+
+    profile: ClientProfile
+    accounts: list[InsurerAccount]
+
+    def by_profile(self) -> dict[int, list[InsurerAccount]]:
+        """The accounts by the profile that holds them.
+
+        An account found by its insurer reference may belong to the same person under another of their
+        IDs (RFC and CURP): a grant goes to the profile that holds the account.
+        """
+        found: dict[int, list[InsurerAccount]] = {}
+        for account in self.accounts:
+            found.setdefault(account.profile_id, []).append(account)
+        return found
+
+
+def resolve(tax_id: TaxId, matches: list[tuple[str, ClientMatch]]) -> Resolved:
+    """The profile and insurer accounts of these matches, created when they are new (flushed, not committed)."""
     ids = insurers.insurer_ids()
     matches = [(slug, m) for slug, m in matches if slug in ids]
     profile = _profile_for(tax_id, matches, ids)
-    linked = _Linked(profile, new_grant=False)
-    for slug, match in matches:
-        linked.accounts.append(_account_for(profile, ids[slug], match.client_ref))
+    accounts = [_account_for(profile, ids[slug], match.client_ref) for slug, match in matches]
     db.session.flush()
-    # An account found by its insurer reference may belong to the same person under another of
-    # their IDs (RFC and CURP): the grant goes to the profile that holds the account.
-    by_profile: dict[int, list[InsurerAccount]] = {}
-    for account in linked.accounts:
-        by_profile.setdefault(account.profile_id, []).append(account)
-    for profile_id, accounts in by_profile.items():
+    return Resolved(profile, accounts)
+
+
+def _apply(user: User, tax_id: TaxId, matches: list[tuple[str, ClientMatch]], via: str) -> _Linked:
+    """Profile, insurer accounts and a grant covering exactly the matched accounts; syncs queued; holders told."""
+    resolved = resolve(tax_id, matches)
+    profile = resolved.profile
+    linked = _Linked(profile, new_grant=False, accounts=resolved.accounts)
+    for profile_id, accounts in resolved.by_profile().items():
         new_grant, widened = _grant(profile_id, user, via, accounts)
         if profile_id == profile.id:
             linked.new_grant, linked.widened = new_grant, widened
@@ -457,24 +492,56 @@ def _notify_holders(profile: ClientProfile, linker: User) -> None:
         )
 
 
-# --- manual linking -------------------------------------------------------------------------------
+# --- the proof, shared by personal and organization linking ----------------------------------------
 
 
-def link_by_tax_id(user: User, id_type: str, id_number: str, policy_number: str) -> LinkResult:
-    """Link the profile proven by its tax ID and the number of one of its in-force policies."""
+@dataclass(frozen=True)
+class Proof:
+    """A tax ID proved at one or more insurers: what the caller may now grant (exactly these matches)."""
+
+    tax_id: TaxId
+    matches: list[tuple[str, ClientMatch]]  # (insurer slug, match), sorted by slug
+    unavailable: list[str]  # insurers that failed or did not answer in time
+    details: dict[str, Any]  # for the caller's audit event: ID type and the target's keyed hash, never the number
+
+    @property
+    def insurers(self) -> tuple[str, ...]:
+        """The slugs that matched."""
+        return tuple(slug for slug, _ in self.matches)
+
+
+@contextmanager
+def padded() -> Iterator[None]:
+    """Every answer of a linking attempt takes at least ``LINK_MIN_SECONDS``: its timing reveals nothing."""
     started = time.monotonic()
     try:
-        return _link_by_tax_id(user, id_type, id_number, policy_number)
+        yield
     finally:
         pad = float(_cfg("LINK_MIN_SECONDS")) - (time.monotonic() - started)
         if pad > 0:
             time.sleep(pad)
 
 
-def _link_by_tax_id(user: User, id_type: str, id_number: str, policy_number: str) -> LinkResult:
-    # Order matters: the throttle is reserved (its own committed step) before anything is written in
-    # the request's session and before any insurer is asked (DESIGN §7).
-    base_keys = [user_key(user.id), ip_key(client_ip())]
+def prove(
+    keys: Iterable[str],
+    id_type: str,
+    id_number: str,
+    policy_number: str,
+    *,
+    action: str,
+    actor_id: int,
+    forget: Iterable[str] = (),
+    **context: Any,
+) -> Proof | LinkResult:
+    """Prove a tax ID with the number of one of its in-force policies, within the linking limits.
+
+    The attempt is reserved on ``keys`` plus the target's key (one committed step) before anything is
+    written in the request's session and before any insurer is asked (DESIGN §7). A refusal, a malformed
+    ID and a failed proof end here, audited as ``action`` (with ``context``), as a ``LinkResult``; a proof
+    gives its place back (``forget``: keys whose whole count a success clears) and returns a ``Proof``,
+    which the caller turns into a grant and audits as a success.
+    """
+    base_keys = list(keys)
     kind = (id_type or "").strip().upper()[:8]
     try:
         tax_id: TaxId | None = taxids.validate(id_type, id_number)
@@ -482,20 +549,18 @@ def _link_by_tax_id(user: User, id_type: str, id_number: str, policy_number: str
     except taxids.TaxIdInvalid as exc:
         tax_id, invalid = None, exc
     target = target_key(tax_id) if tax_id is not None else None
-    details: dict[str, Any] = {"method": "tax_id", "id_type": tax_id.type.value if tax_id else kind}
+    details: dict[str, Any] = {**context, "method": "tax_id", "id_type": tax_id.type.value if tax_id else kind}
     if target is not None:
         details["target"] = target.split(":", 1)[1]
 
     reservation = reserve([*base_keys, target] if target else base_keys)
     if not reservation.granted:
-        audit.record("profile.link", actor_id=user.id, outcome="locked", **details)
+        audit.record(action, actor_id=actor_id, outcome="locked", **details)
         return LinkResult("locked", wait_minutes=_minutes(reservation.wait_seconds))
 
     if tax_id is None:
         lock_s = settle_failure(reservation)
-        audit.record(
-            "profile.link", actor_id=user.id, outcome="invalid", code=invalid.code if invalid else "", **details
-        )
+        audit.record(action, actor_id=actor_id, outcome="invalid", code=invalid.code if invalid else "", **details)
         return LinkResult("invalid", invalid=invalid, wait_minutes=_minutes(lock_s) if lock_s else 0)
 
     number = (policy_number or "").strip()
@@ -506,24 +571,47 @@ def _link_by_tax_id(user: User, id_type: str, id_number: str, policy_number: str
         raise
     if not matches:
         lock_s = settle_failure(reservation)
-        audit.record("profile.link", actor_id=user.id, outcome="failure", unavailable=trouble, **details)
+        audit.record(action, actor_id=actor_id, outcome="failure", unavailable=trouble, **details)
         return LinkResult("failed", wait_minutes=_minutes(lock_s) if lock_s else 0)
 
-    settle_success(reservation, forget=[user_key(user.id)])
-    linked = _apply(user, tax_id, matches, "tax_id")
-    slugs = tuple(slug for slug, _ in matches)
+    settle_success(reservation, forget=forget)
+    return Proof(tax_id, matches, trouble, details)
+
+
+# --- manual linking -------------------------------------------------------------------------------
+
+
+def link_by_tax_id(user: User, id_type: str, id_number: str, policy_number: str) -> LinkResult:
+    """Link the profile proven by its tax ID and the number of one of its in-force policies."""
+    with padded():
+        return _link_by_tax_id(user, id_type, id_number, policy_number)
+
+
+def _link_by_tax_id(user: User, id_type: str, id_number: str, policy_number: str) -> LinkResult:
+    proof = prove(
+        [user_key(user.id), ip_key(client_ip())],
+        id_type,
+        id_number,
+        policy_number,
+        action="profile.link",
+        actor_id=user.id,
+        forget=[user_key(user.id)],
+    )
+    if isinstance(proof, LinkResult):
+        return proof
+    linked = _apply(user, proof.tax_id, proof.matches, "tax_id")
     audit.record(
         "profile.link",
         actor_id=user.id,
         target_type="client_profile",
         target_id=linked.profile.id,
         outcome="success",
-        insurers=list(slugs),
+        insurers=list(proof.insurers),
         new_grant=linked.new_grant,
-        unavailable=trouble,
-        **details,
+        unavailable=proof.unavailable,
+        **proof.details,
     )
-    return LinkResult("linked", profile_id=linked.profile.id, profile_name=linked.profile.name, insurers=slugs)
+    return LinkResult("linked", profile_id=linked.profile.id, profile_name=linked.profile.name, insurers=proof.insurers)
 
 
 # --- automatic linking by verified email ---------------------------------------------------------

@@ -15,7 +15,7 @@ from sqlalchemy.orm import joinedload
 from user_agents import parse as parse_user_agent
 
 from aggregator.extensions import db
-from aggregator.models import User, UserSession
+from aggregator.models import Membership, User, UserSession
 from aggregator.models.types import utcnow
 from aggregator.netutil import client_ip
 
@@ -73,7 +73,9 @@ class Resolved:
 def _by_token() -> Select[Any]:
     """The live-session lookup, built once; the user comes in the same statement (every request needs both)."""
     by_hash = UserSession.token_hash == bindparam("token_hash")
-    return select(UserSession).options(joinedload(UserSession.user)).where(by_hash)
+    user = joinedload(UserSession.user)
+    memberships = user.joinedload(User.memberships).joinedload(Membership.organization)
+    return select(UserSession).options(user, memberships).where(by_hash)
 
 
 def resolve() -> Resolved:
@@ -81,7 +83,7 @@ def resolve() -> Resolved:
     token = session.get(SESSION_KEY)
     if not isinstance(token, str):
         return Resolved(None)
-    record = db.session.scalar(_by_token(), {"token_hash": _digest(token)})
+    record = db.session.scalars(_by_token(), {"token_hash": _digest(token)}).unique().first()
     if record is None:
         return Resolved(None, "unknown")
     now = utcnow()

@@ -24,6 +24,27 @@ CONTEXT: dict[str, Any] = {
     "profile_name": "Mateo Ortiz Gómez",
     "masked_id": "RFC …IM6",
     "profiles_url": "http://portal.example/profiles",
+    # intermediaries (issue 10)
+    "org_name": "Broker Demo",
+    "org_kind": "broker",
+    "org_tax_id": "RFC …AB1",
+    "scope": "Ver",
+    "scope_hint": "Pólizas, recibos, siniestros y documentos.",
+    "origin": "invitación",
+    "hr_claims": False,
+    "expires_at": datetime(2026, 12, 30, 12, 0, tzinfo=UTC),
+    "insurers": "GNP Seguros, Australis",
+    "access_url": "http://portal.example/profiles/1/access",
+    "requester": "Bruno Kessler",
+    "message": "Hola, soy tu productor.",
+    "answer_url": "http://portal.example/orgs/requests/T",
+    "register_url": "http://portal.example/auth/register",
+    "client_email": "cliente@example.com",
+    "approved": True,
+    "requests_url": "http://portal.example/o/broker-demo/requests",
+    "inviter": "Bruno Kessler",
+    "role": "agent",
+    "url": "http://portal.example/orgs/invitations/T",
 }
 SPANISH_SUBJECT_WORDS = {
     "verify_email": "Confirma",
@@ -36,6 +57,11 @@ SPANISH_SUBJECT_WORDS = {
     "provider_unlinked": "Se quitó",
     "account_deleted": "eliminada",
     "profile_linked_notice": "perfil de cliente",
+    "org_invitation": "organización",
+    "org_access_granted": "organización",
+    "org_access_request": "acceso",
+    "org_access_decided": "solicitud",
+    "org_grant_expiring": "acceso",
 }
 
 
@@ -54,7 +80,7 @@ def test_each_email_in_spanish_and_english(app: Flask, mailbox: Mailbox, kind: s
         assert f'<html lang="{lang}">' in html_body(msg)
         text = text_body(msg)
         assert text.strip() and "<" not in text  # the plain part is really plain
-        for value in ("verify_url", "reset_url", "confirm_url", "login_url"):
+        for value in ("verify_url", "reset_url", "confirm_url", "login_url", "access_url", "answer_url", "url"):
             if CONTEXT[value] in html_body(msg):
                 assert CONTEXT[value] in text  # every link of the HTML part is in the text part too
     assert "Recibes este correo" in html_body(spanish)
